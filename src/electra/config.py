@@ -1,0 +1,304 @@
+"""Pretraining configuration: dataclass sections, YAML presets, ``--section.key value`` overrides.
+
+Precedence: dataclass defaults < preset file < user YAML < command-line overrides. Unknown keys are
+errors that name the key and suggest the nearest valid one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from electra.errors import ElectraError
+from electra.models.config import EncoderConfig
+from electra.pretraining.objective import ObjectiveConfig
+
+
+@dataclass
+class ModelSection:
+    """The discriminator's shape (the generator is derived from it) or the MLM model's shape.
+
+    The vocabulary size is not set here: it comes from the tokenizer.
+    """
+
+    hidden_size: int = 256
+    num_layers: int = 12
+    num_heads: int = 4
+    intermediate_size: int = 1024
+    embedding_size: int = 128
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    layer_norm_eps: float = 1e-12
+    initializer_range: float = 0.02
+    norm_first: bool = False
+    generator_multiplier: float = 0.25
+
+    def encoder(self, vocab_size: int, pad_token_id: int = 0) -> EncoderConfig:
+        """The encoder config with the tokenizer's vocabulary size filled in."""
+        data = {k: v for k, v in asdict(self).items() if k != "generator_multiplier"}
+        return EncoderConfig(vocab_size=vocab_size, pad_token_id=pad_token_id, **data)
+
+
+@dataclass
+class DataSection:
+    """Where the text comes from and how it becomes token sequences."""
+
+    corpus: list[str] = field(default_factory=lambda: ["wiki-en"])  # files, dirs or catalogue names
+    tokenizer: str | None = None  # vocab.txt / tokenizer.json / dir; None = train one on the corpus
+    vocab_size: int = 30522  # for a tokenizer trained here
+    lowercase: bool = True
+    max_seq_length: int = 128
+    doc_per_line: bool = False
+    text_field: str = "text"
+    short_seq_prob: float = 0.05
+    single_segment_prob: float = 0.1
+    shard_size: int = 100_000
+    cache_dir: str | None = None  # prepared shards; default: <cache>/prepared
+    num_workers: int = 2
+
+
+@dataclass
+class TrainSection:
+    """Optimisation and bookkeeping (defaults: ELECTRA-Small)."""
+
+    batch_size: int = 128  # global, per optimiser step
+    grad_accum: int = 1
+    steps: int = 1_000_000
+    lr: float = 5e-4
+    warmup_steps: int = 10_000
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-6
+    bias_correction: bool = False  # the official optimiser has none
+    clip_norm: float = 1.0
+    seed: int = 0
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
+    compile: bool = False
+    output_dir: str = "runs/electra"
+    log_every: int = 10
+    save_every: int = 1000
+    keep_checkpoints: int = 3
+    tensorboard: bool = True
+
+
+@dataclass
+class PretrainConfig:
+    """Everything ``electra pretrain`` needs."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def validate(self) -> None:
+        """Raise :class:`ElectraError` naming the first out-of-range value."""
+        m, o, d, t = self.model, self.objective, self.data, self.train
+        checks = [
+            ("model.hidden_size", m.hidden_size > 0),
+            ("model.num_layers", m.num_layers > 0),
+            ("model.num_heads", m.num_heads > 0 and m.hidden_size % m.num_heads == 0),
+            ("model.intermediate_size", m.intermediate_size > 0),
+            ("model.embedding_size", m.embedding_size > 0),
+            ("model.dropout", 0 <= m.dropout < 1),
+            ("model.attention_dropout", 0 <= m.attention_dropout < 1),
+            ("model.generator_multiplier", 0 < m.generator_multiplier <= 1),
+            ("objective.kind", o.kind in ("electra", "mlm")),
+            ("objective.mask_rate", 0 < o.mask_rate < 1),
+            ("objective.mask_token_prob", 0 <= o.mask_token_prob <= 1),
+            ("objective.random_token_prob", 0 <= o.random_token_prob <= 1 - o.mask_token_prob + 1e-9),
+            ("objective.temperature", o.temperature > 0),
+            ("data.corpus", len(d.corpus) > 0),
+            ("data.vocab_size", d.vocab_size >= 10),
+            ("data.max_seq_length", 8 <= d.max_seq_length <= m.max_position_embeddings),
+            ("data.short_seq_prob", 0 <= d.short_seq_prob <= 1),
+            ("data.single_segment_prob", 0 <= d.single_segment_prob <= 1),
+            ("data.shard_size", d.shard_size > 0),
+            ("data.num_workers", d.num_workers >= 0),
+            ("train.batch_size", t.batch_size > 0),
+            ("train.grad_accum", t.grad_accum > 0 and t.batch_size % t.grad_accum == 0),
+            ("train.steps", t.steps > 0),
+            ("train.lr", t.lr > 0),
+            ("train.warmup_steps", t.warmup_steps >= 0),
+            ("train.weight_decay", t.weight_decay >= 0),
+            ("train.adam_beta1", 0 <= t.adam_beta1 < 1),
+            ("train.adam_beta2", 0 <= t.adam_beta2 < 1),
+            ("train.adam_eps", t.adam_eps > 0),
+            ("train.clip_norm", t.clip_norm >= 0),
+            ("train.precision", t.precision in ("auto", "bf16", "fp32")),
+            ("train.log_every", t.log_every > 0),
+            ("train.save_every", t.save_every > 0),
+            ("train.keep_checkpoints", t.keep_checkpoints > 0),
+        ]
+        for key, ok in checks:
+            if not ok:
+                section, name = key.split(".")
+                value = getattr(getattr(self, section), name)
+                raise ElectraError(f"config value out of range: {key} = {value!r}{_range_hint(key, self)}")
+
+
+def _range_hint(key: str, cfg: PretrainConfig) -> str:
+    hints = {
+        "model.num_heads": f" (must divide model.hidden_size = {cfg.model.hidden_size})",
+        "data.max_seq_length": f" (must be in [8, model.max_position_embeddings = "
+        f"{cfg.model.max_position_embeddings}])",
+        "train.grad_accum": f" (must divide train.batch_size = {cfg.train.batch_size})",
+        "objective.kind": " (expected 'electra' or 'mlm')",
+        "train.precision": " (expected auto, bf16 or fp32)",
+        "model.generator_multiplier": " (expected in (0, 1])",
+    }
+    return hints.get(key, "")
+
+
+PRESETS = ("tiny", "small", "base", "large")
+
+
+def preset_path(name: str) -> Path:
+    """Path of a bundled preset YAML file."""
+    if name not in PRESETS:
+        raise ElectraError(f"unknown preset {name!r}{_suggest(name, PRESETS)}; valid: {', '.join(PRESETS)}")
+    return Path(str(resources.files("electra") / "configs" / f"{name}.yaml"))
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _field_types(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check/convert ``value`` to the field's annotated type, or raise naming the key."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is list:
+        items = value if isinstance(value, list) else [value]
+        return [_coerce(v, args[0], key) for v in items]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise ElectraError(f"config value for {key} has the wrong type: {value!r} (expected {annotation.__name__})")
+
+
+def _apply(cfg: PretrainConfig, data: dict, source: str) -> set[str]:
+    """Set the values of ``data`` on ``cfg``; returns the keys set, as ``section.key``."""
+    done: set[str] = set()
+    if not isinstance(data, dict):
+        raise ElectraError(f"{source}: expected a mapping of sections (model, objective, data, train)")
+    sections = {f.name for f in dataclasses.fields(cfg)}
+    for section, values in data.items():
+        if section not in sections:
+            raise ElectraError(f"{source}: unknown config section {section!r}{_suggest(section, sections)}")
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ElectraError(f"{source}: section {section!r} must be a mapping")
+        obj = getattr(cfg, section)
+        types_ = _field_types(type(obj))
+        for key, value in values.items():
+            full = f"{section}.{key}"
+            if key not in types_:
+                names = [f"{section}.{k}" for k in types_]
+                raise ElectraError(f"{source}: unknown config key {full!r}{_suggest(full, names)}")
+            setattr(obj, key, _coerce(value, types_[key], full))
+            done.add(full)
+    return done
+
+
+def load_yaml(path: Path) -> dict:
+    """Read a YAML config file, with one-line errors for missing or malformed files."""
+    if not path.is_file():
+        raise ElectraError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ElectraError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    return data or {}
+
+
+def parse_overrides(args: list[str]) -> dict:
+    """``["--train.steps", "100", "--data.corpus=a.txt"]`` -> ``{"train": {"steps": 100}, ...}``."""
+    out: dict[str, dict] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or "." not in arg:
+            raise ElectraError(f"unexpected argument {arg!r} (overrides look like --section.key value)")
+        key = arg[2:]
+        if "=" in key:
+            key, raw = key.split("=", 1)
+        else:
+            if i + 1 >= len(args):
+                raise ElectraError(f"override --{key} needs a value")
+            raw = args[i + 1]
+            i += 1
+        section, _, name = key.partition(".")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        out.setdefault(section, {})[name] = value
+        i += 1
+    return out
+
+
+def build_config(
+    preset: str | None = None, config_file: Path | None = None, overrides: list[str] | None = None
+) -> PretrainConfig:
+    """Assemble and validate a :class:`PretrainConfig` from a preset, a YAML file and overrides."""
+    cfg = PretrainConfig()
+    explicit: set[str] = set()
+    if preset:
+        explicit |= _apply(cfg, load_yaml(preset_path(preset)), f"preset {preset}")
+    if config_file:
+        explicit |= _apply(cfg, load_yaml(Path(config_file)), str(config_file))
+    if overrides:
+        explicit |= _apply(cfg, parse_overrides(overrides), "command line")
+    if cfg.objective.kind == "mlm":
+        # BERT's 80% [MASK] / 10% random / 10% unchanged unless the user chose otherwise.
+        if "objective.mask_token_prob" not in explicit:
+            cfg.objective.mask_token_prob = 0.8
+        if "objective.random_token_prob" not in explicit:
+            cfg.objective.random_token_prob = 0.1
+    cfg.validate()
+    return cfg
+
+
+def config_from_dict(data: dict) -> PretrainConfig:
+    """Rebuild a config saved with :meth:`PretrainConfig.to_dict` (e.g. from a checkpoint)."""
+    cfg = PretrainConfig()
+    _apply(cfg, data, "checkpoint config")
+    return cfg

@@ -1,0 +1,74 @@
+"""Where training metrics go: a JSONL file, TensorBoard, and a PNG of the loss curves at the end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+class MetricsLogger:
+    """Append metric rows to ``metrics.jsonl`` and (optionally) TensorBoard under ``output_dir``."""
+
+    def __init__(self, output_dir: Path, tensorboard: bool = True, enabled: bool = True):
+        self.enabled = enabled
+        self.path = output_dir / "metrics.jsonl"
+        self._writer = None
+        if enabled:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            if tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(output_dir / "tensorboard"))
+
+    def log(self, step: int, values: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, **values}
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        if self._writer is not None:
+            for k, v in values.items():
+                if isinstance(v, (int, float)):
+                    self._writer.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Rows of a metrics JSONL file (keeping only the last row for each step, e.g. after a resume)."""
+    rows: dict[int, dict] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                rows[row["step"]] = row
+    return [rows[k] for k in sorted(rows)]
+
+
+def plot_curves(metrics_path: Path, out_png: Path, keys: tuple[str, ...], title: str = "") -> Path | None:
+    """Plot the given metric columns against step, one panel each; returns the PNG path."""
+    rows = read_metrics(metrics_path)
+    keys = tuple(k for k in keys if any(k in r for r in rows))
+    if not rows or not keys:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        pts = [(r["step"], r[key]) for r in rows if key in r]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts])
+        ax.set_title(key)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png

@@ -1,0 +1,302 @@
+"""The pretraining loop: plain PyTorch, CPU or one GPU, data-parallel under torchrun."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from electra.config import PretrainConfig
+from electra.data import catalogue
+from electra.data.corpus import SkipReport, find_input_files, iter_documents
+from electra.data.prepare import PackingConfig, prepare_corpus
+from electra.data.shards import TokenShards, batch_iterator
+from electra.data.tokenizer import load_tokenizer, save_tokenizer, special_token_ids, train_wordpiece
+from electra.errors import ElectraError
+from electra.pretraining.builder import build_model, build_objective, padded_vocab_size
+from electra.train import distributed as D
+from electra.train.checkpoint import latest_checkpoint, load_trainer_state, load_weights, read_meta, save_checkpoint
+from electra.train.metrics import MetricsLogger, plot_curves
+from electra.train.optim import build_adamw, recipe_lr, set_step_hyperparameters
+
+# Settings that must not change when a run is resumed (they change the model or the data order).
+LOCKED_KEYS = (
+    "model.*",
+    "objective.*",
+    "data.corpus",
+    "data.tokenizer",
+    "data.vocab_size",
+    "data.lowercase",
+    "data.max_seq_length",
+    "data.doc_per_line",
+    "train.batch_size",
+    "train.seed",
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ElectraError(f"train.device = {name!r} but CUDA is not available")
+    return torch.device(name)
+
+
+def autocast_context(device: torch.device, precision: str):
+    """bf16 autocast on CUDA (``auto`` or ``bf16``); float32 everywhere else."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if use_bf16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def resolve_corpus(cfg: PretrainConfig) -> list[Path]:
+    """Catalogue names become cached files; everything else is a path."""
+    paths: list[Path] = []
+    for entry in cfg.data.corpus:
+        paths.append(catalogue.fetch(entry) if entry in catalogue.CATALOGUE else Path(entry))
+    return find_input_files(paths)
+
+
+def _fingerprint(files: list[Path], *extra: Any) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    h.update(json.dumps(extra, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def obtain_tokenizer(cfg: PretrainConfig, files: list[Path], cache: Path):
+    """Load ``data.tokenizer``, or train a WordPiece vocabulary on the corpus (cached by content)."""
+    if cfg.data.tokenizer:
+        return load_tokenizer(Path(cfg.data.tokenizer))
+    key = _fingerprint(files, cfg.data.vocab_size, cfg.data.lowercase, cfg.data.doc_per_line, cfg.data.text_field)
+    target = cache / "tokenizers" / key
+    if (target / "tokenizer.json").is_file():
+        return load_tokenizer(target / "tokenizer.json")
+    docs = iter_documents(files, cfg.data.doc_per_line, cfg.data.text_field, SkipReport())
+    tok = train_wordpiece(docs, vocab_size=cfg.data.vocab_size, lowercase=cfg.data.lowercase)
+    tmp = target.with_name(f".tmp-{key}")
+    save_tokenizer(tok, tmp)
+    tmp.replace(target) if not target.exists() else None
+    return tok
+
+
+def _flat(cfg_dict: dict) -> dict[str, Any]:
+    return {f"{s}.{k}": v for s, sec in cfg_dict.items() for k, v in sec.items()}
+
+
+def check_resume_config(cfg: PretrainConfig, saved: dict, ckpt: Path) -> None:
+    """Raise naming the first locked key whose value differs from the checkpoint's."""
+    now, then = _flat(cfg.to_dict()), _flat(saved)
+    for key in sorted(now):
+        locked = key in LOCKED_KEYS or f"{key.split('.')[0]}.*" in LOCKED_KEYS
+        if locked and key in then and now[key] != then[key]:
+            raise ElectraError(
+                f"config does not match checkpoint {ckpt}: {key} = {now[key]!r}, checkpoint has {then[key]!r}"
+            )
+
+
+def _rng_state() -> dict[str, Any]:
+    # Only torch's generators drive a step (dropout, masking, sampling); data order has its own seed.
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _split(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:
+    if parts == 1:
+        return [batch]
+    chunks = {k: v.chunk(parts) for k, v in batch.items()}
+    return [{k: chunks[k][i] for k in batch} for i in range(parts)]
+
+
+def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
+    """Pretrain per ``cfg``; returns the last logged metrics. See the README for the CLI."""
+    device = resolve_device(cfg.train.device)
+    dist = D.init_distributed(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    t = cfg.train
+    out = Path(t.output_dir)
+    ckpt = latest_checkpoint(out)
+    if resume and ckpt is None:
+        raise ElectraError(f"--resume: no checkpoint in {out}")
+    if not resume and ckpt is not None:
+        raise ElectraError(f"{out} already holds checkpoints; pass --resume or choose another --train.output_dir")
+    meta = read_meta(ckpt) if ckpt else None
+    if meta:
+        check_resume_config(cfg, meta["config"], ckpt)
+    if t.batch_size % (dist.world_size * t.grad_accum):
+        raise ElectraError(
+            f"train.batch_size = {t.batch_size} is not divisible by world size {dist.world_size} x "
+            f"train.grad_accum {t.grad_accum}"
+        )
+
+    cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else catalogue.cache_dir()
+    files = resolve_corpus(cfg)
+    tokenizer = load_tokenizer(ckpt / "tokenizer.json") if ckpt else obtain_tokenizer(cfg, files, cache)
+    special = special_token_ids(tokenizer)
+    packing = PackingConfig(
+        max_seq_length=cfg.data.max_seq_length,
+        short_seq_prob=cfg.data.short_seq_prob,
+        single_segment_prob=cfg.data.single_segment_prob,
+        seed=t.seed,
+        shard_size=cfg.data.shard_size,
+        doc_per_line=cfg.data.doc_per_line,
+        text_field=cfg.data.text_field,
+    )
+    if dist.is_main:
+        shard_dir = prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=progress)
+    D.barrier(dist)
+    if not dist.is_main:
+        shard_dir = prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=False)
+    shards = TokenShards(shard_dir)
+
+    vocab_size = padded_vocab_size(tokenizer.get_vocab_size())
+    torch.manual_seed(t.seed)
+    model = build_model(cfg, vocab_size).to(device)
+    objective = build_objective(model, cfg, special).to(device)
+    optimizer = build_adamw(model, t.weight_decay, (t.adam_beta1, t.adam_beta2), t.adam_eps)
+    step, epoch, batch_index = 0, 0, 0
+    state = None
+    if ckpt:
+        load_weights(model, ckpt)
+        state = load_trainer_state(ckpt)
+        optimizer.load_state_dict(state["optimizer"])
+        step, epoch, batch_index = int(state["step"]), int(state["epoch"]), int(state["batch_index"])
+
+    runner: nn.Module = objective
+    if t.compile:
+        runner = torch.compile(runner)
+    if dist.enabled:
+        runner = nn.parallel.DistributedDataParallel(
+            runner, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    per_rank = t.batch_size // dist.world_size
+    batches_per_epoch = len(shards) // t.batch_size
+    if batches_per_epoch and batch_index >= batches_per_epoch:
+        epoch, batch_index = epoch + 1, 0
+    batches = batch_iterator(
+        shards,
+        per_rank,
+        t.seed,
+        start_epoch=epoch,
+        start_batch=batch_index,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        num_workers=cfg.data.num_workers,
+        pin_memory=device.type == "cuda",
+    )
+    if state is not None:
+        _set_rng_state(state["rng"])
+
+    tok_files = {}
+    if dist.is_main:
+        tok_files = {"tokenizer.json": tokenizer.to_str(pretty=True)}
+        vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+        tok_files["vocab.txt"] = "".join(f"{w}\n" for w, _ in vocab)
+    meta_out = {"config": cfg.to_dict(), "vocab_size": vocab_size, "special_ids": special}
+    logger = MetricsLogger(out, t.tensorboard, enabled=dist.is_main)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(_yaml_dump(cfg.to_dict()))
+        n_params = sum(p.numel() for p in model.parameters())
+        tqdm.write(
+            f"electra: {cfg.objective.kind} on {device} | {n_params / 1e6:.2f}M parameters | "
+            f"{len(shards):,} sequences of {shards.max_seq_length} | vocab {tokenizer.get_vocab_size():,}"
+        )
+
+    bar = tqdm(total=t.steps, initial=step, disable=not (progress and dist.is_main), unit="step", dynamic_ncols=True)
+    sums: dict[str, torch.Tensor] = {}
+    tokens = torch.zeros((), device=device)
+    count, last = 0, {}
+    t_log = time.perf_counter()
+    runner.train()
+    try:
+        while step < t.steps:
+            lr = recipe_lr(step, t.lr, t.warmup_steps, t.steps)
+            set_step_hyperparameters(optimizer, lr, step, t.bias_correction)
+            epoch, batch_index, batch = next(batches)
+            micro = _split({k: v.to(device, non_blocking=True) for k, v in batch.items()}, t.grad_accum)
+            for i, mb in enumerate(micro):
+                sync = contextlib.nullcontext()
+                if dist.enabled and i < len(micro) - 1:
+                    sync = runner.no_sync()
+                with sync, autocast_context(device, t.precision):
+                    result = runner(mb["input_ids"], mb["attention_mask"], mb["token_type_ids"])
+                    (result["loss"] / t.grad_accum).backward()
+                for k, v in result.items():
+                    sums[k] = sums.get(k, 0) + v.detach().float()
+                tokens += mb["attention_mask"].sum()
+                count += 1
+            if t.clip_norm > 0:
+                gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
+                sums["grad_norm"] = sums.get("grad_norm", 0) + gnorm.detach().float() * t.grad_accum
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            bar.update(1)
+            if step % t.log_every == 0 or step == t.steps:
+                keys = sorted(sums)
+                stacked = D.all_reduce_mean(torch.stack([sums[k] for k in keys]) / count, dist)
+                elapsed = time.perf_counter() - t_log
+                tok = float(D.all_reduce_mean(tokens, dist)) * dist.world_size
+                last = {k: round(float(v), 5) for k, v in zip(keys, stacked.tolist())}
+                last.update(lr=lr, tokens_per_s=round(tok / elapsed, 1), epoch=epoch)
+                logger.log(step, last)
+                bar.set_postfix(
+                    loss=f"{last['loss']:.3f}",
+                    gen_acc=f"{last.get('gen_acc', 0):.3f}",
+                    disc_acc=f"{last.get('disc_acc', 0):.3f}" if "disc_acc" in last else "-",
+                    tok_s=f"{last['tokens_per_s']:,.0f}",
+                )
+                sums, count = {}, 0
+                tokens.zero_()
+                t_log = time.perf_counter()
+            if step % t.save_every == 0 or step == t.steps:
+                next_epoch, next_batch = epoch, batch_index + 1
+                if dist.is_main:
+                    trainer_state = {
+                        "optimizer": optimizer.state_dict(),
+                        "step": step,
+                        "epoch": next_epoch,
+                        "batch_index": next_batch,
+                        "rng": _rng_state(),
+                    }
+                    save_checkpoint(out, step, model, meta_out, tok_files, trainer_state, t.keep_checkpoints)
+                D.barrier(dist)
+    finally:
+        bar.close()
+        logger.close()
+    if dist.is_main:
+        keys = ("loss", "mlm_loss", "disc_loss", "gen_acc", "disc_acc")
+        png = plot_curves(out / "metrics.jsonl", out / "loss_curves.png", keys, f"{cfg.objective.kind} pretraining")
+        if png and progress:
+            tqdm.write(f"electra: checkpoints in {out}; loss curves in {png}")
+    D.shutdown(dist)
+    return last
+
+
+def _yaml_dump(data: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)

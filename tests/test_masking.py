@@ -1,0 +1,63 @@
+import torch
+
+from electra.pretraining import mask_tokens, num_mask_slots
+
+from conftest import random_batch
+
+SPECIAL = torch.tensor([0, 2, 3, 4])
+MASK_ID = 4
+
+
+def test_num_slots_matches_recipe():
+    assert num_mask_slots(128, 0.15) == 19
+    # the official formula int((0.15 + 0.005) * 512) gives 79 (the recipe note's "77" is an arithmetic slip)
+    assert num_mask_slots(512, 0.15) == 79
+    assert num_mask_slots(512, 0.25) == 130
+
+
+def test_counts_and_exclusions():
+    lengths = [128, 100, 40, 6, 3]
+    ids, mask = random_batch(5, 128, 500, pad_from=lengths)
+    ids[0, 50] = MASK_ID  # an existing [MASK] must never be selected
+    torch.manual_seed(0)
+    out = mask_tokens(ids, mask, SPECIAL, MASK_ID, 0.15)
+    assert out.positions.shape == (5, 19)
+    for i, n_real in enumerate(lengths):
+        expected = max(1, min(19, round(n_real * 0.15)))
+        expected = min(expected, n_real - 2)  # only n_real - 2 candidates (CLS, SEP excluded)
+        assert out.weights[i].sum().item() == expected
+        used = out.positions[i][out.weights[i] > 0]
+        assert len(set(used.tolist())) == len(used)  # without replacement
+        assert all(mask[i, p] for p in used)
+        assert not torch.isin(ids[i, used], SPECIAL).any()
+        unused = out.positions[i][out.weights[i] == 0]
+        # unused slots leave the input untouched
+        assert torch.equal(out.input_ids[i, unused], ids[i, unused])
+    assert torch.equal(out.targets, ids.gather(1, out.positions))
+    changed = out.input_ids != ids
+    assert not changed[~mask].any()
+
+
+def test_mask_token_rate_is_85_percent_and_no_random_tokens():
+    ids, mask = random_batch(400, 128, 500)
+    torch.manual_seed(1)
+    out = mask_tokens(ids, mask, SPECIAL, MASK_ID, 0.15)
+    used = out.weights > 0
+    at = out.input_ids.gather(1, out.positions)[used]
+    orig = out.targets[used]
+    frac_mask = (at == MASK_ID).float().mean().item()
+    assert abs(frac_mask - 0.85) < 0.01
+    assert torch.equal(at[at != MASK_ID], orig[at != MASK_ID])  # the rest unchanged, none random
+
+
+def test_bert_style_random_tokens():
+    ids, mask = random_batch(400, 128, 500)
+    torch.manual_seed(2)
+    out = mask_tokens(ids, mask, SPECIAL, MASK_ID, 0.15, 0.8, 0.1, vocab_size=500)
+    used = out.weights > 0
+    at = out.input_ids.gather(1, out.positions)[used]
+    orig = out.targets[used]
+    assert abs((at == MASK_ID).float().mean().item() - 0.8) < 0.015
+    replaced = (at != MASK_ID) & (at != orig)
+    assert abs(replaced.float().mean().item() - 0.1) < 0.015  # random token rarely equals the original
+    assert not torch.isin(at[replaced], SPECIAL).any()
