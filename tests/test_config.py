@@ -1,0 +1,67 @@
+import pytest
+
+from electra.config import PRESETS, build_config, config_from_dict, parse_overrides
+from electra.errors import ElectraError
+
+
+def test_presets_match_the_paper():
+    small, base, large = build_config("small"), build_config("base"), build_config("large")
+    assert (small.model.hidden_size, small.model.num_layers, small.model.embedding_size) == (256, 12, 128)
+    assert small.model.generator_multiplier == 0.25 and small.train.lr == 5e-4
+    assert (base.model.hidden_size, base.model.num_heads, base.data.max_seq_length) == (768, 12, 512)
+    assert base.model.encoder(30528).hidden_size == 768
+    assert large.objective.mask_rate == 0.25 and large.model.num_layers == 24
+    assert set(PRESETS) == {"tiny", "small", "base", "large"}
+
+
+def test_overrides_take_precedence_and_are_typed(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  steps: 50\n  lr: 0.001\n")
+    cfg = build_config("tiny", f, ["--train.steps", "7", "--data.corpus=a.txt", "--model.norm_first", "true"])
+    assert cfg.train.steps == 7 and cfg.train.lr == 0.001
+    assert cfg.data.corpus == ["a.txt"] and cfg.model.norm_first is True
+
+
+def test_unknown_key_suggests_nearest():
+    with pytest.raises(ElectraError, match=r"unknown config key 'train.stepz'.*did you mean 'train.steps'"):
+        build_config(None, None, ["--train.stepz", "3"])
+    with pytest.raises(ElectraError, match=r"unknown config section 'trian'.*'train'"):
+        build_config(None, None, ["--trian.steps", "3"])
+
+
+def test_wrong_type_and_out_of_range():
+    with pytest.raises(ElectraError, match="train.steps has the wrong type"):
+        build_config(None, None, ["--train.steps", "many"])
+    with pytest.raises(ElectraError, match=r"out of range: model.num_heads = 5 \(must divide"):
+        build_config(None, None, ["--model.num_heads", "5"])
+    with pytest.raises(ElectraError, match="train.lr"):
+        build_config(None, None, ["--train.lr", "0"])
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ElectraError, match="config file not found"):
+        build_config(None, tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(ElectraError, match="not valid YAML"):
+        build_config(None, bad)
+
+
+def test_mlm_gets_bert_masking_unless_set():
+    cfg = build_config("tiny", None, ["--objective.kind", "mlm"])
+    assert (cfg.objective.mask_token_prob, cfg.objective.random_token_prob) == (0.8, 0.1)
+    cfg = build_config("tiny", None, ["--objective.kind", "mlm", "--objective.random_token_prob", "0"])
+    assert cfg.objective.random_token_prob == 0.0
+    assert build_config("tiny").objective.mask_token_prob == 0.85
+
+
+def test_round_trip_through_dict():
+    cfg = build_config("base", None, ["--train.steps", "9"])
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+def test_parse_overrides_errors():
+    with pytest.raises(ElectraError, match="needs a value"):
+        parse_overrides(["--train.steps"])
+    with pytest.raises(ElectraError, match="unexpected argument"):
+        parse_overrides(["steps"])
