@@ -36,6 +36,7 @@ def test_wrong_type_and_out_of_range():
         build_config(None, None, ["--model.num_heads", "5"])
     with pytest.raises(ElectraError, match="train.lr"):
         build_config(None, None, ["--train.lr", "0"])
+    assert build_config(None, None, ["--train.lr", "2e-3"]).train.lr == 0.002  # YAML 1.1 string
 
 
 def test_bad_yaml_and_missing_file(tmp_path):
