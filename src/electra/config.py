@@ -86,6 +86,7 @@ class TrainSection:
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
     compile: bool = False
+    compile_mode: str = "default"  # torch.compile mode: default, reduce-overhead (CUDA graphs), max-autotune
     output_dir: str = "runs/electra"
     log_every: int = 10
     save_every: int = 1000
@@ -140,6 +141,7 @@ class PretrainConfig:
             ("train.adam_eps", t.adam_eps > 0),
             ("train.clip_norm", t.clip_norm >= 0),
             ("train.precision", t.precision in ("auto", "bf16", "fp32")),
+            ("train.compile_mode", t.compile_mode in ("default", "reduce-overhead", "max-autotune")),
             ("train.log_every", t.log_every > 0),
             ("train.save_every", t.save_every > 0),
             ("train.keep_checkpoints", t.keep_checkpoints > 0),

@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from tokenizers import Tokenizer
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -120,6 +122,11 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _rank_seed(seed: int, rank: int, step: int) -> int:
+    """Seed of rank ``rank``'s torch generator when it starts (or joins a resumed run) at ``step``."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, np.uint64)[0] >> 1)
+
+
 def _split(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:
     if parts == 1:
         return [batch]
@@ -151,8 +158,17 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         )
 
     cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else catalogue.cache_dir()
-    files = resolve_corpus(cfg)
-    tokenizer = load_tokenizer(ckpt / "tokenizer.json") if ckpt else obtain_tokenizer(cfg, files, cache)
+    # Rank 0 downloads the corpus and trains the tokenizer; the others wait, then use its tokenizer
+    # (WordPiece training is not deterministic, so ranks training their own would disagree on ids).
+    tokenizer_json = None
+    if dist.is_main:
+        files = resolve_corpus(cfg)
+        tokenizer = load_tokenizer(ckpt / "tokenizer.json") if ckpt else obtain_tokenizer(cfg, files, cache)
+        tokenizer_json = tokenizer.to_str()
+    tokenizer_json = D.broadcast_object(tokenizer_json, dist)
+    if not dist.is_main:
+        files = resolve_corpus(cfg)
+        tokenizer = Tokenizer.from_str(tokenizer_json)
     special = special_token_ids(tokenizer)
     packing = PackingConfig(
         max_seq_length=cfg.data.max_seq_length,
@@ -182,10 +198,14 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         state = load_trainer_state(ckpt)
         optimizer.load_state_dict(state["optimizer"])
         step, epoch, batch_index = int(state["step"]), int(state["epoch"]), int(state["batch_index"])
+    if dist.rank > 0:
+        # Every rank built the same weights from the same seed; from here on each rank needs its own
+        # stream for masking, sampling and dropout (rank 0 keeps the single-process one).
+        torch.manual_seed(_rank_seed(t.seed, dist.rank, step))
 
     runner: nn.Module = objective
     if t.compile:
-        runner = torch.compile(runner)
+        runner = torch.compile(runner, mode=t.compile_mode)
     if dist.enabled:
         runner = nn.parallel.DistributedDataParallel(
             runner, device_ids=[device.index] if device.type == "cuda" else None
@@ -207,7 +227,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         pin_memory=device.type == "cuda",
     )
     if state is not None:
-        _set_rng_state(state["rng"])
+        saved = state.get("rng_per_rank") or [state["rng"]]
+        if dist.rank < len(saved):  # a rank that did not exist when the checkpoint was written keeps its seed
+            _set_rng_state(saved[dist.rank])
 
     tok_files = {}
     if dist.is_main:
@@ -236,6 +258,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             lr = recipe_lr(step, t.lr, t.warmup_steps, t.steps)
             set_step_hyperparameters(optimizer, lr, step, t.bias_correction)
             epoch, batch_index, batch = next(batches)
+            if t.compile and t.compile_mode == "reduce-overhead":
+                torch.compiler.cudagraph_mark_step_begin()
             micro = _split({k: v.to(device, non_blocking=True) for k, v in batch.items()}, t.grad_accum)
             for i, mb in enumerate(micro):
                 sync = contextlib.nullcontext()
@@ -274,13 +298,15 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
                 t_log = time.perf_counter()
             if step % t.save_every == 0 or step == t.steps:
                 next_epoch, next_batch = epoch, batch_index + 1
+                rng_per_rank = D.all_gather_object(_rng_state(), dist)
                 if dist.is_main:
                     trainer_state = {
                         "optimizer": optimizer.state_dict(),
                         "step": step,
                         "epoch": next_epoch,
                         "batch_index": next_batch,
-                        "rng": _rng_state(),
+                        "rng": rng_per_rank[0],
+                        "rng_per_rank": rng_per_rank,
                     }
                     save_checkpoint(out, step, model, meta_out, tok_files, trainer_state, t.keep_checkpoints)
                 D.barrier(dist)

@@ -1,0 +1,249 @@
+"""One ELECTRA pretraining step: this project vs the same model built from Hugging Face transformers.
+
+Both sides do the same work per step: generator MLM at 15% of the tokens, Gumbel-max sampling,
+replaced-token detection, loss = MLM + 50 x disc, shared embeddings, global-norm clipping and fused
+AdamW, bf16 autocast on CUDA. The peer follows the usual transformers-based implementation:
+boolean-mask masking (data-dependent shapes) and the generator's logits over every position.
+
+    python benchmarks/pretrain_step.py                   # Small and Base on the GPU, table at the end
+    python benchmarks/pretrain_step.py --shape small --variants ours-compile,peer-compile
+    python benchmarks/pretrain_step.py --smoke           # tiny shapes on CPU (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from electra.models import Electra, ElectraConfig, EncoderConfig
+from electra.pretraining import ObjectiveConfig, ReplacedTokenDetection
+from electra.train.optim import build_adamw
+
+PEAK_TFLOPS = {"H100": 800.0, "H200": 790.0}  # measured bf16 dense matmul, see benchmarks/README.md
+
+
+@dataclass
+class Shape:
+    name: str
+    batch: int
+    seq: int
+    disc: EncoderConfig
+    gen_mult: float
+
+
+def shapes(smoke: bool) -> dict[str, Shape]:
+    if smoke:
+        tiny = EncoderConfig(vocab_size=512, hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128,
+                             embedding_size=32, max_position_embeddings=64)  # fmt: skip
+        return {"smoke": Shape("smoke", 4, 64, tiny, 0.5)}
+    small = EncoderConfig(vocab_size=30522, hidden_size=256, num_layers=12, num_heads=4, intermediate_size=1024,
+                          embedding_size=128)  # fmt: skip
+    base = EncoderConfig(vocab_size=30522, hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
+                         embedding_size=768)  # fmt: skip
+    return {"small": Shape("small", 128, 128, small, 0.25), "base": Shape("base", 64, 512, base, 1 / 3)}
+
+
+def model_flops(shape: Shape) -> float:
+    """6 x tokens x matmul parameters (generator output layer at the 15% masked slots) + attention."""
+    cfg = ElectraConfig(shape.disc, shape.gen_mult)
+    tokens = shape.batch * shape.seq
+    total = 0.0
+    for enc in (cfg.discriminator, cfg.generator):
+        h, ff, e = enc.hidden_size, enc.intermediate_size, enc.embedding_size
+        per_layer = 4 * h * h + 2 * h * ff
+        proj = e * h if e != h else 0
+        total += 6 * tokens * (enc.num_layers * per_layer + proj)
+        total += 12 * enc.num_layers * shape.batch * shape.seq**2 * h  # QK^T and AV, fwd + bwd
+    d, g = cfg.discriminator, cfg.generator
+    total += 6 * tokens * (d.hidden_size * d.hidden_size + d.hidden_size)  # disc head
+    masked = shape.batch * int(0.155 * shape.seq)
+    total += 6 * masked * (g.hidden_size * g.embedding_size + g.embedding_size * shape.disc.vocab_size)
+    return total
+
+
+# --------------------------------------------------------------------------------------------- ours
+def build_ours(shape: Shape, device: torch.device):
+    torch.manual_seed(0)
+    model = Electra(ElectraConfig(shape.disc, shape.gen_mult)).to(device)
+    if shape.disc.vocab_size % 64:
+        pass  # the CLI pads the vocabulary to a multiple of 64; the benchmark keeps the paper's 30522
+    obj = ReplacedTokenDetection(model.generator, model.discriminator, [0, 101, 102, 103], 103, ObjectiveConfig())
+    obj.to(device)
+    return model, obj
+
+
+# --------------------------------------------------------------------------------------------- peer
+def build_peer(shape: Shape, device: torch.device):
+    from transformers import ElectraConfig as HFConfig
+    from transformers import ElectraForMaskedLM, ElectraForPreTraining
+
+    cfg = ElectraConfig(shape.disc, shape.gen_mult)
+
+    def hf(enc: EncoderConfig) -> HFConfig:
+        return HFConfig(vocab_size=enc.vocab_size, embedding_size=enc.embedding_size, hidden_size=enc.hidden_size,
+                        num_hidden_layers=enc.num_layers, num_attention_heads=enc.num_heads,
+                        intermediate_size=enc.intermediate_size, max_position_embeddings=enc.max_position_embeddings,
+                        layer_norm_eps=enc.layer_norm_eps, attn_implementation="sdpa")  # fmt: skip
+
+    torch.manual_seed(0)
+    disc = ElectraForPreTraining(hf(cfg.discriminator)).to(device)
+    gen = ElectraForMaskedLM(hf(cfg.generator)).to(device)
+    gen.electra.embeddings = disc.electra.embeddings  # shared embeddings, as in the paper
+    gen.generator_lm_head.weight = disc.electra.embeddings.word_embeddings.weight
+    return torch.nn.ModuleDict({"gen": gen, "disc": disc})
+
+
+def peer_loss(pair, input_ids, attention_mask):
+    """The common transformers-based recipe: Bernoulli masking with boolean indexing, full-vocab logits."""
+    gen, disc = pair["gen"], pair["disc"]
+    special = (input_ids == 0) | (input_ids == 101) | (input_ids == 102)
+    prob = torch.full(input_ids.shape, 0.15, device=input_ids.device).masked_fill(special, 0.0)
+    masked = torch.bernoulli(prob).bool()
+    labels = input_ids.masked_fill(~masked, -100)
+    replace = masked & torch.bernoulli(torch.full(input_ids.shape, 0.85, device=input_ids.device)).bool()
+    gen_input = input_ids.masked_fill(replace, 103)
+    logits = gen(input_ids=gen_input, attention_mask=attention_mask).logits
+    mlm = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)
+    with torch.no_grad():
+        sel = logits[masked].float()
+        u = torch.rand_like(sel)
+        sampled = (sel - torch.log(-torch.log(u + 1e-9) + 1e-9)).argmax(-1)
+        disc_input = input_ids.clone()
+        disc_input[masked] = sampled
+        disc_labels = (disc_input != input_ids).float()
+    d_logits = disc(input_ids=disc_input, attention_mask=attention_mask).logits.float()
+    active = attention_mask.bool()
+    disc_loss = F.binary_cross_entropy_with_logits(d_logits[active], disc_labels[active])
+    return mlm + 50 * disc_loss
+
+
+# -------------------------------------------------------------------------------------------- timing
+def make_batch(shape: Shape, device: torch.device):
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(104, shape.disc.vocab_size, (shape.batch, shape.seq), generator=g)
+    ids[:, 0], ids[:, -1] = 101, 102
+    lengths = torch.randint(shape.seq // 2, shape.seq + 1, (shape.batch,), generator=g)
+    mask = torch.arange(shape.seq)[None] < lengths[:, None]
+    ids = ids.masked_fill(~mask, 0)
+    return ids.to(device), mask.to(device)
+
+
+def run_variant(name: str, shape: Shape, device: torch.device, steps: int, warmup: int) -> dict:
+    ids, mask = make_batch(shape, device)
+    cuda = device.type == "cuda"
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+    if name.startswith("ours"):
+        model, obj = build_ours(shape, device)
+        if name == "ours-graphs":  # compiled, forward and backward captured as CUDA graphs
+            fn = torch.compile(obj, mode="reduce-overhead")
+        else:
+            fn = torch.compile(obj) if "compile" in name else obj
+        params = model
+        loss_fn = lambda: fn(ids, mask)["loss"]  # noqa: E731
+    else:
+        pair = build_peer(shape, device)
+        fn = torch.compile(peer_loss) if "compile" in name else peer_loss
+        params = pair
+        loss_fn = lambda: fn(pair, ids, mask)  # noqa: E731
+    opt = build_adamw(params, 0.01)
+    for g in opt.param_groups:
+        g["lr"] = 1e-4
+
+    def step():
+        if cuda:
+            torch.compiler.cudagraph_mark_step_begin()
+        with amp:
+            loss = loss_fn()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    losses = [float(step()) for _ in range(warmup)]
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(max(1, steps // 10)):
+        t0 = time.perf_counter()
+        for _ in range(10):
+            last = step()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) / 10)
+    losses.append(float(last))
+    ms = statistics.median(times) * 1e3
+    out = {"variant": name, "shape": shape.name, "ms": ms, "seq_s": shape.batch / ms * 1e3, "loss": losses[-1],
+           "first_loss": losses[0]}  # fmt: skip
+    if cuda:
+        out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        out["gpu_ms"] = gpu_busy_ms(step)
+    return out
+
+
+def gpu_busy_ms(step, n: int = 5) -> float:
+    """Sum of CUDA kernel time per step, from the profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(n):
+            step()
+        torch.cuda.synchronize()
+    total_us = sum(e.self_device_time_total for e in prof.key_averages() if e.device_type.name == "CUDA")
+    return total_us / n / 1e3
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", default="all", help="small, base or all")
+    ap.add_argument("--variants", default="ours,ours-compile,ours-graphs,peer,peer-compile")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--smoke", action="store_true", help="tiny shapes on CPU; checks both sides run and agree")
+    args = ap.parse_args(argv)
+    device = torch.device("cpu" if args.smoke or not torch.cuda.is_available() else "cuda")
+    table = shapes(args.smoke)
+    names = list(table) if args.shape == "all" or args.smoke else args.shape.split(",")
+    variants = ["ours", "peer"] if args.smoke else args.variants.split(",")
+    steps, warmup = (10, 2) if args.smoke else (args.steps, args.warmup)
+    gpu = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    peak = next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
+    rows = []
+    for n in names:
+        for v in variants:
+            r = run_variant(v, table[n], device, steps, warmup)
+            r["mfu"] = model_flops(table[n]) / (r["ms"] / 1e3) / (peak * 1e12) if peak else None
+            rows.append(r)
+            print({k: (round(x, 4) if isinstance(x, float) else x) for k, x in r.items()}, flush=True)
+    import transformers
+
+    print(f"\n{datetime.date.today()} | {gpu} | torch {torch.__version__} | transformers {transformers.__version__}")
+    print("| shape | variant | ms/step | GPU-busy ms | seq/s | MFU | peak GiB | vs peer-compile |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ref = next((x["ms"] for x in rows if x["shape"] == r["shape"] and x["variant"] == "peer-compile"), None)
+        ratio = f"{ref / r['ms']:.2f}x" if ref else "-"
+        mfu = f"{r['mfu'] * 100:.1f}%" if r.get("mfu") else "-"
+        gpu_ms = f"{r['gpu_ms']:.1f}" if "gpu_ms" in r else "-"
+        mem = f"{r['peak_gib']:.1f}" if "peak_gib" in r else "-"
+        print(f"| {r['shape']} | {r['variant']} | {r['ms']:.1f} | {gpu_ms} | {r['seq_s']:.0f} | {mfu} | {mem} | {ratio} |")
+    if args.smoke:
+        ours, peer = rows[0], rows[1]
+        for r in rows:
+            assert torch.isfinite(torch.tensor(r["loss"])), r
+        # Same model sizes and objective at initialisation: losses on the same scale.
+        assert abs(ours["first_loss"] - peer["first_loss"]) / peer["first_loss"] < 0.25, (ours, peer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
