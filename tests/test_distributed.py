@@ -62,7 +62,7 @@ class ArrayShards:
 
 
 def make_rows(padded: bool, n: int = 3 * GLOBAL_BATCH, seed: int = 0) -> np.ndarray:
-    """``[CLS] a [SEP] b [SEP]`` rows; ``padded`` varies their lengths, so ranks get different token counts."""
+    """``[CLS] a [SEP] b [SEP]`` rows; ``padded`` varies their lengths (ranks get unequal token counts)."""
     rng = np.random.default_rng(seed)
     rows = rng.integers(5, VOCAB, size=(n, SEQ))
     lengths = rng.integers(10, SEQ + 1, size=n) if padded else np.full(n, SEQ)
@@ -109,7 +109,11 @@ class RowwiseRandomness:
     def gumbel_sample(self, logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         rows = [logits[i : i + 1] for i in range(len(logits))]
         gens = [torch.Generator().manual_seed(s + 1) for s in self.seeds]
-        return torch.cat([masking.gumbel_sample(r, temperature, generator=g) for r, g in zip(rows, gens, strict=True)])
+        samples = [
+            masking.gumbel_sample(r, temperature, generator=g)
+            for r, g in zip(rows, gens, strict=True)
+        ]
+        return torch.cat(samples)
 
 
 def rank_batch(rows: np.ndarray, rank: int, world: int) -> dict[str, torch.Tensor]:
@@ -174,8 +178,8 @@ def test_two_process_ddp_step_has_the_gradients_of_one_process(tmp_path, monkeyp
     """What is asserted, with masking and sampling made to depend on the data only and dropout off:
 
     1. Always (padded rows, so the ranks hold different numbers of real tokens): the DDP gradient equals,
-       within 1e-6 absolute, the 1-process gradient of the *mean of the two ranks' losses*, each loss the objective's
-       own per-batch mean. That is DDP's contract, and it is also what one process with
+       within 1e-6 absolute, the 1-process gradient of the *mean of the two ranks' losses*, each loss the
+       objective's own per-batch mean. That is DDP's contract, and it is also what one process with
        ``train.grad_accum 2`` computes over the same global batch.
     2. When both halves hold the same number of real tokens and masked slots (full-length rows), that is
        also the gradient of the objective's loss over the whole global batch in one process, within 1e-6
@@ -183,8 +187,8 @@ def test_two_process_ddp_step_has_the_gradients_of_one_process(tmp_path, monkeyp
        gradient (~19) is only representable to ~2e-6 in float32.
     3. With unequal token counts 2. does not hold: the discriminator loss is a mean over a rank's real
        tokens (the MLM loss over its masked slots), so the data-parallel loss weights tokens of the rank
-       with fewer of them more. The test checks that the difference is real (well above 1e-6), i.e. that
-       this equality is not asserted by accident; it matches the official recipe's per-replica averaging.
+       with fewer of them more. The test checks that the difference is real (well above 1e-6), so that
+       nobody mistakes 1. for the global-batch gradient.
     """
     mp.spawn(_ddp_worker, args=(WORLD, free_port(), str(tmp_path)), nprocs=WORLD, join=True)
     per_rank = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
