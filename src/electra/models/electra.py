@@ -13,6 +13,7 @@ from torch import nn
 
 from electra.models.config import ElectraConfig, EncoderConfig
 from electra.models.encoder import TransformerEncoder
+from electra.models.hub import HubMixin
 from electra.nn import Embeddings, init_bert_weights
 
 
@@ -29,7 +30,7 @@ class MaskedLMHead(nn.Module):
         return F.linear(self.layer_norm(F.gelu(self.dense(hidden))), word_embeddings, self.bias)
 
 
-class MaskedLM(nn.Module):
+class MaskedLM(HubMixin, nn.Module):
     """Encoder + masked-LM head: ELECTRA's generator, or a BERT-style model for the MLM objective."""
 
     def __init__(self, config: EncoderConfig, embeddings: Embeddings | None = None):
@@ -65,7 +66,7 @@ class DiscriminatorHead(nn.Module):
         return self.out(F.gelu(self.dense(hidden))).squeeze(-1)
 
 
-class Discriminator(nn.Module):
+class Discriminator(HubMixin, nn.Module):
     """Encoder + per-token replaced-token-detection head; the encoder is what gets fine-tuned."""
 
     def __init__(self, config: EncoderConfig, embeddings: Embeddings | None = None):
@@ -85,7 +86,7 @@ class Discriminator(nn.Module):
         return self.head(self.encoder(input_ids, attention_mask, token_type_ids))
 
 
-class Electra(nn.Module):
+class Electra(HubMixin, nn.Module):
     """Generator and discriminator sharing word, position and token-type embeddings and their LayerNorm.
 
     The generator's output layer is tied to the shared word-embedding table and has its own bias.
