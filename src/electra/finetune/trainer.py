@@ -583,9 +583,9 @@ def finetune(cfg: FinetuneConfig) -> FinetuneSummary:
     """
     cfg.validate()
     started = time.time()
-    spec, files = _resolve_data(cfg)
     device = resolve_device(cfg.device)
-    base = load_base_encoder(cfg.model, random_init=cfg.random_init)
+    base = load_base_encoder(cfg.model, random_init=cfg.random_init)  # before any download
+    spec, files = _resolve_data(cfg)
     settings = _settings(cfg, base, spec.task)
 
     splits: dict[str, TaskData] = {}
