@@ -6,7 +6,7 @@ import argparse
 import json
 
 import pytest
-from conftest import ner_sentences, write_conll
+from ft_helpers import ner_sentences, write_conll
 
 from electra.finetune import FinetuneConfig, TaskSpec, evaluate, finetune, load_finetuned, predict
 from electra.finetune.cli import register
@@ -132,7 +132,7 @@ def test_token_classification_end_to_end(tiny_checkpoint, tmp_path):
 def test_qa_end_to_end_runs_and_scores(tiny_checkpoint, tmp_path):
     import random
 
-    from conftest import NAMES, PLACES
+    from ft_helpers import NAMES, PLACES
 
     rng = random.Random(0)
     data = []

@@ -6,7 +6,7 @@ import argparse
 import json
 
 import pytest
-from conftest import sentiment_rows, write_jsonl
+from ft_helpers import sentiment_rows, write_jsonl
 
 from electra.errors import ElectraError
 from electra.finetune import FinetuneConfig, TaskSpec, evaluate, finetune
