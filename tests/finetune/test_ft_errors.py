@@ -133,3 +133,8 @@ def test_cli_errors(tiny_checkpoint, tmp_path):
     with pytest.raises(ElectraError, match="unknown task dataset 'imdb'"):
         args = p.parse_args(["finetune", "-m", str(tiny_checkpoint), "--data", "imdb"])
         args.func(args)
+
+
+def test_unknown_selection_metric(tiny_checkpoint, tmp_path):
+    with pytest.raises(ElectraError, match="unknown metric 'bleu' for classification; choose from accuracy, f1, mcc"):
+        finetune(_cfg(tiny_checkpoint, tmp_path, train_file="x.csv", metric="bleu"))

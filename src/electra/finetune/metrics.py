@@ -13,6 +13,13 @@ from electra.finetune.tasks import CLASSIFICATION, QA, REGRESSION, TOKEN_CLASSIF
 
 #: The metric each task selects its best checkpoint by (overridable with ``--metric``).
 DEFAULT_METRIC = {CLASSIFICATION: "accuracy", REGRESSION: "pearson", TOKEN_CLASSIFICATION: "f1", QA: "f1"}
+#: The metrics each task reports (QA on SQuAD 2.0 adds has_answer_* / no_answer_* breakdowns).
+METRICS = {
+    CLASSIFICATION: ("accuracy", "f1", "mcc"),
+    REGRESSION: ("pearson", "spearman", "mse"),
+    TOKEN_CLASSIFICATION: ("f1", "precision", "recall", "accuracy"),
+    QA: ("exact_match", "f1"),
+}
 
 
 def classification_metrics(
