@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         mfu = f"{r['mfu'] * 100:.1f}%" if r.get("mfu") else "-"
         gpu_ms = f"{r['gpu_ms']:.1f}" if "gpu_ms" in r else "-"
         mem = f"{r['peak_gib']:.1f}" if "peak_gib" in r else "-"
-        print(f"| {r['shape']} | {r['variant']} | {r['ms']:.1f} | {gpu_ms} | {r['seq_s']:.0f} | {mfu} | {mem} | {ratio} |")
+        cells = [r["shape"], r["variant"], f"{r['ms']:.1f}", gpu_ms, f"{r['seq_s']:.0f}", mfu, mem, ratio]
+        print("| " + " | ".join(cells) + " |")
     if args.smoke:
         ours, peer = rows[0], rows[1]
         for r in rows:

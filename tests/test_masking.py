@@ -1,8 +1,7 @@
 import torch
+from conftest import random_batch
 
 from electra.pretraining import mask_tokens, num_mask_slots
-
-from conftest import random_batch
 
 SPECIAL = torch.tensor([0, 2, 3, 4])
 MASK_ID = 4

@@ -1,10 +1,9 @@
 import torch
 import torch.nn.functional as F
+from conftest import random_batch
 
 from electra.models import Electra, MaskedLM
 from electra.pretraining import MaskedLanguageModeling, ObjectiveConfig, ReplacedTokenDetection, gumbel_sample
-
-from conftest import random_batch
 
 NEVER = [0, 2, 3, 4]
 
@@ -121,7 +120,8 @@ def test_gumbel_sampling_follows_softmax_in_float32():
 def test_mlm_objective_trains_only_the_masked_lm(tiny_encoder_config):
     torch.manual_seed(0)
     model = MaskedLM(tiny_encoder_config)
-    obj = MaskedLanguageModeling(model, NEVER, 4, ObjectiveConfig(kind="mlm", mask_token_prob=0.8, random_token_prob=0.1))
+    cfg = ObjectiveConfig(kind="mlm", mask_token_prob=0.8, random_token_prob=0.1)
+    obj = MaskedLanguageModeling(model, NEVER, 4, cfg)
     ids, mask = random_batch(4, 24, 101)
     out = obj(ids, mask)
     assert set(out) == {"loss", "mlm_loss", "gen_acc"}

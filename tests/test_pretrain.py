@@ -1,6 +1,7 @@
 """The pretraining loop: exact resume, bad input through the CLI, and a tiny end-to-end run."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -70,10 +71,9 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeyp
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0, msg=k)
-    # and the run really learned something between step 4 and 8 (weights moved)
-    c = load_file(straight / "checkpoint-0000004" / "model.safetensors") if (straight / "checkpoint-0000004").exists() else None
-    if c is not None:
-        assert any(not torch.equal(a[k], c[k]) for k in a)
+    # the weights really moved between step 4 and step 8, so equality is not vacuous
+    c = load_file(straight / "checkpoint-0000004" / "model.safetensors")
+    assert any(not torch.equal(a[k], c[k]) for k in a)
     rows_a = read_metrics(straight / "metrics.jsonl")
     rows_b = read_metrics(killed / "metrics.jsonl")
     assert [r["loss"] for r in rows_a] == pytest.approx([r["loss"] for r in rows_b], abs=1e-5)
@@ -146,25 +146,32 @@ def test_resume_with_a_mismatching_config_is_refused(tmp_path, micro_cli):
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-0000002"]
 
 
+def _entropy(p: float) -> float:
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
 @pytest.mark.slow
 def test_tiny_pretraining_on_the_default_corpus(tmp_path):
-    """ELECTRA learns on the real default corpus: disc beats always-"original", generator loss drops."""
+    """ELECTRA learns on the real default corpus (the tiny preset, 1,500 steps, ~3 min on 2 cores).
+
+    The always-"original" baseline is judged by log-loss: it is the best constant predictor, whose
+    cross-entropy is the entropy H(p) of the replaced fraction p. (Its accuracy, 1 - p, is only
+    overtaken much later: a young discriminator's probabilities stay below 0.5 everywhere.)
+    """
     out = tmp_path / "tiny"
-    proc = run_cli(
-        "pretrain", "--preset", "tiny", "-q", "-o", str(out),
-        "--train.steps", "160", "--train.batch_size", "16", "--data.max_seq_length", "64",
-        "--model.max_position_embeddings", "64", "--model.num_layers", "2", "--train.warmup_steps", "20",
-        "--train.lr", "2e-3", "--train.log_every", "10", "--train.save_every", "160",
-    )  # fmt: skip
+    proc = run_cli("pretrain", "--preset", "tiny", "-q", "-o", str(out), "--train.steps", "1500",
+                   "--train.save_every", "1500")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = read_metrics(out / "metrics.jsonl")
     first, last = rows[0], rows[-1]
-    assert last["step"] == 160
-    baseline = 1 - last["replaced_frac"]
-    assert last["disc_acc"] > baseline + 0.02, (last, baseline)
-    assert last["mlm_loss"] < first["mlm_loss"] - 1.0, (first, last)
+    assert last["step"] == 1500
+    tail = rows[-10:]
+    gap = sum(_entropy(r["replaced_frac"]) - r["disc_loss"] for r in tail) / len(tail)
+    assert gap > 0.002, (gap, last)
+    assert all(r["disc_acc"] >= 1 - r["replaced_frac"] - 0.005 for r in tail), tail
+    assert last["mlm_loss"] < first["mlm_loss"] - 1.5, (first, last)
     assert (out / "loss_curves.png").stat().st_size > 10_000
-    assert (out / "checkpoint-0000160" / "model.safetensors").is_file()
+    assert (out / "checkpoint-0001500" / "model.safetensors").is_file()
 
     fm = run_cli("fill-mask", "The capital of France is [MASK].", "-c", str(out), "-k", "3")
     assert fm.returncode == 0, fm.stderr

@@ -153,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--threshold", type=float, default=0.5, help="probability above which a token is marked")
     de.add_argument("-v", "--verbose", action="store_true", help="also print every token's probability")
     de.set_defaults(func=_cmd_detect)
+
+    from electra.interop.cli import register as register_interop
+
+    register_interop(sub)
     return p
 
 

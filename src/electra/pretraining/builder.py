@@ -32,7 +32,9 @@ def build_objective(model: nn.Module, cfg: PretrainConfig, special_ids: dict[str
     """Wrap ``model`` in its pretraining objective; masking never touches CLS, SEP, MASK or PAD."""
     never_mask = [special_ids["cls"], special_ids["sep"], special_ids["mask"], special_ids["pad"]]
     if isinstance(model, Electra):
-        return ReplacedTokenDetection(model.generator, model.discriminator, never_mask, special_ids["mask"], cfg.objective)
+        return ReplacedTokenDetection(
+            model.generator, model.discriminator, never_mask, special_ids["mask"], cfg.objective
+        )
     return MaskedLanguageModeling(model, never_mask, special_ids["mask"], cfg.objective)
 
 
