@@ -1,5 +1,5 @@
 import torch
-from conftest import random_batch
+from core_helpers import random_batch
 
 from electra.pretraining import mask_tokens, num_mask_slots
 

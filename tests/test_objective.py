@@ -1,6 +1,6 @@
 import torch
 import torch.nn.functional as F
-from conftest import random_batch
+from core_helpers import random_batch
 
 from electra.models import Electra, MaskedLM
 from electra.pretraining import MaskedLanguageModeling, ObjectiveConfig, ReplacedTokenDetection, gumbel_sample
