@@ -154,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("-v", "--verbose", action="store_true", help="also print every token's probability")
     de.set_defaults(func=_cmd_detect)
 
+    from electra.finetune.cli import register as register_finetune
     from electra.interop.cli import register as register_interop
 
     register_interop(sub)
+    register_finetune(sub)
     return p
 
 
