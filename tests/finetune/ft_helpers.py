@@ -25,7 +25,9 @@ def sentiment_rows(n: int, seed: int) -> list[dict]:
         words = [rng.choice(FILLER) for _ in range(rng.randint(4, 10))]
         label = rng.choice(["positive", "negative"])
         for _ in range(2):
-            words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label == "positive" else NEGATIVE))
+            words.insert(
+                rng.randint(0, len(words)), rng.choice(POSITIVE if label == "positive" else NEGATIVE)
+            )
         rows.append({"text": " ".join(words), "label": label})
     return rows
 
@@ -38,9 +40,12 @@ def ner_sentences(n: int, seed: int) -> list[list[tuple[str, str]]]:
         blocks = [[(w, "O")] for w in (rng.choice(FILLER) for _ in range(rng.randint(3, 8)))]
         for kind, vocab in (("PER", NAMES), ("LOC", PLACES)):
             if rng.random() < 0.8:
-                ent = [rng.choice(vocab)] + ([rng.choice(SURNAMES)] if kind == "PER" and rng.random() < 0.5 else [])
+                ent = [rng.choice(vocab)] + (
+                    [rng.choice(SURNAMES)] if kind == "PER" and rng.random() < 0.5 else []
+                )
                 blocks.insert(
-                    rng.randint(0, len(blocks)), [(w, ("B-" if i == 0 else "I-") + kind) for i, w in enumerate(ent)]
+                    rng.randint(0, len(blocks)),
+                    [(w, ("B-" if i == 0 else "I-") + kind) for i, w in enumerate(ent)],
                 )
         sent = [pair for block in blocks for pair in block]
         out.append(sent)
@@ -62,8 +67,14 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def corpus_texts() -> list[str]:
     rng = random.Random(0)
-    words = FILLER + POSITIVE + NEGATIVE + NAMES + SURNAMES + PLACES + ["where", "who", "lives", "in", "?", ".", ","]
+    words = (
+        FILLER
+        + POSITIVE
+        + NEGATIVE
+        + NAMES
+        + SURNAMES
+        + PLACES
+        + ["where", "who", "lives", "in", "?", ".", ","]
+    )
     texts = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(300)]
     return texts + [" ".join(words)] * 3
-
-

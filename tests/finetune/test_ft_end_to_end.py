@@ -101,7 +101,9 @@ def test_random_init_and_cli(tiny_checkpoint, sentiment_files, tmp_path, capsys)
     lines = (tmp_path / "p.jsonl").read_text().splitlines()
     assert len(lines) == 100 and json.loads(lines[0])["prediction"] in ("positive", "negative")
 
-    args = _parser().parse_args(["evaluate", "-m", str(tmp_path / "r" / "seed-3"), "--json", str(tmp_path / "m.json")])
+    args = _parser().parse_args(
+        ["evaluate", "-m", str(tmp_path / "r" / "seed-3"), "--json", str(tmp_path / "m.json")]
+    )
     args.func(args)
     assert set(json.loads((tmp_path / "m.json").read_text())) == {"accuracy", "f1", "mcc"}
 
@@ -173,7 +175,9 @@ def test_qa_end_to_end_runs_and_scores(tiny_checkpoint, tmp_path):
     assert len(json.loads(out.read_text())) == 150
 
 
-def test_discriminator_imported_from_hugging_face_format_fine_tunes(tiny_checkpoint, sentiment_files, tmp_path):
+def test_discriminator_imported_from_hugging_face_format_fine_tunes(
+    tiny_checkpoint, sentiment_files, tmp_path
+):
     """A discriminator-only Hugging Face directory, imported with `electra import`, fine-tunes the same way
     and starts from exactly the imported encoder weights."""
     import torch
@@ -185,9 +189,16 @@ def test_discriminator_imported_from_hugging_face_format_fine_tunes(tiny_checkpo
     imported, _ = import_hf(dirs["discriminator"], tmp_path / "imported")
     original, again = load_base_encoder(tiny_checkpoint), load_base_encoder(imported)
     assert all(torch.equal(original.state[k], again.state[k]) for k in original.state)
-    summary = finetune(FinetuneConfig(
-        model=str(tmp_path / "imported"), task=TaskSpec(task="classification"),
-        train_file=str(sentiment_files["train"]), dev_file=str(sentiment_files["dev"]),
-        output_dir=str(tmp_path / "ft"), epochs=1, max_train_examples=64, progress=False,
-    ))
+    summary = finetune(
+        FinetuneConfig(
+            model=str(tmp_path / "imported"),
+            task=TaskSpec(task="classification"),
+            train_file=str(sentiment_files["train"]),
+            dev_file=str(sentiment_files["dev"]),
+            output_dir=str(tmp_path / "ft"),
+            epochs=1,
+            max_train_examples=64,
+            progress=False,
+        )
+    )
     assert summary.seeds[0].dev and summary.info["model"].startswith(str(tmp_path / "imported"))

@@ -87,7 +87,13 @@ def test_qa_offsets_not_matching_the_context(tiny_checkpoint, tmp_path):
                 "paragraphs": [
                     {
                         "context": "bob lives in paris .",
-                        "qas": [{"id": "x1", "question": "where ?", "answers": [{"text": "paris", "answer_start": 3}]}],
+                        "qas": [
+                            {
+                                "id": "x1",
+                                "question": "where ?",
+                                "answers": [{"text": "paris", "answer_start": 3}],
+                            }
+                        ],
                     }
                 ],
             }
@@ -136,5 +142,7 @@ def test_cli_errors(tiny_checkpoint, tmp_path):
 
 
 def test_unknown_selection_metric(tiny_checkpoint, tmp_path):
-    with pytest.raises(ElectraError, match="unknown metric 'bleu' for classification; choose from accuracy, f1, mcc"):
+    with pytest.raises(
+        ElectraError, match="unknown metric 'bleu' for classification; choose from accuracy, f1, mcc"
+    ):
         finetune(_cfg(tiny_checkpoint, tmp_path, train_file="x.csv", metric="bleu"))

@@ -55,7 +55,9 @@ def test_first_piece_gets_the_label_rest_ignored(tok, special):
 def test_long_sentence_split_at_word_boundaries_keeps_every_label(tok, special):
     words = ["bob", "unbelievable", "cat", "paris"] * 6
     tags = ["B-PER", "O", "O", "B-LOC"] * 6
-    feats = encode_token_examples([TokenExample(words, tags)], tok, special, 12, {"O": 0, "B-PER": 1, "B-LOC": 2})
+    feats = encode_token_examples(
+        [TokenExample(words, tags)], tok, special, 12, {"O": 0, "B-PER": 1, "B-LOC": 2}
+    )
     assert len(feats) > 1 and all(len(x) <= 12 for x in feats.input_ids)
     covered = [w for extra in feats.extra for _, w in extra["words"]]
     assert covered == list(range(len(words)))  # each word exactly once, in order
@@ -66,7 +68,11 @@ def test_long_sentence_split_at_word_boundaries_keeps_every_label(tok, special):
 def test_text_truncation_longest_first_and_counted(tok, special):
     long = " ".join(["cat"] * 50)
     feats = encode_text_examples(
-        [TextExample(long, "bob sat", "x"), TextExample("a cat", None, "y")], tok, special, 16, {"x": 0, "y": 1}
+        [TextExample(long, "bob sat", "x"), TextExample("a cat", None, "y")],
+        tok,
+        special,
+        16,
+        {"x": 0, "y": 1},
     )
     assert feats.n_truncated == 1
     assert len(feats.input_ids[0]) == 16
@@ -94,15 +100,16 @@ def _context_with_answer_at(n_before: int) -> tuple[str, int]:
     return context, context.index("paris with bob")
 
 
-def test_answer_across_window_boundary_gets_the_right_span(tok, special):
+@pytest.mark.parametrize("stride", [4, 9])  # with 9 the start token is best centred in the window that cuts
+def test_answer_across_window_boundary_gets_the_right_span(tok, special, stride):  # the answer off
     context, start = _context_with_answer_at(9)
     ex = QAExample("q1", "where is it ?", context, [("paris with bob", start)])
     q_len = len(tok.encode(ex.question, add_special_tokens=False).ids)
     window = 12
-    feats = encode_qa_examples([ex], tok, special, max_length=q_len + 3 + window, doc_stride=4)
+    feats = encode_qa_examples([ex], tok, special, max_length=q_len + 3 + window, doc_stride=stride)
     ctx = tok.encode(context, add_special_tokens=False)
     first, last = char_span_to_tokens(ctx.offsets, start, start + len("paris with bob"))
-    spans = window_starts(len(ctx.ids), window, 4)
+    spans = window_starts(len(ctx.ids), window, stride)
     # the answer starts inside the first window but ends past it
     assert spans[0][0] <= first < spans[0][0] + spans[0][1] <= last
     assert feats.targets["start_positions"][0] == 0 and feats.targets["is_impossible"][0] == 1.0

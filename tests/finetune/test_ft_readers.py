@@ -17,7 +17,10 @@ def test_glue_style_pair_columns_detected(tmp_path):
     f.write_text('sentence1\tsentence2\tlabel\nA "quoted" one\tB two\t1\nC\tD\t0\n')
     r = read_text_examples(f, TaskSpec("classification"))
     assert r.spec.text_column == "sentence1" and r.spec.text_pair_column == "sentence2"
-    assert [(e.text, e.text_pair, e.label) for e in r.examples] == [('A "quoted" one', "B two", "1"), ("C", "D", "0")]
+    assert [(e.text, e.text_pair, e.label) for e in r.examples] == [
+        ('A "quoted" one', "B two", "1"),
+        ("C", "D", "0"),
+    ]
 
 
 def test_configurable_columns_csv_and_headerless_tsv(tmp_path):
@@ -78,7 +81,8 @@ def _conll(tmp_path, body: str, name: str = "d.txt"):
 def test_conll_iob2_and_docstart(tmp_path):
     f = _conll(
         tmp_path,
-        "-DOCSTART- -X- O\n\nEU NNP B-ORG\nrejects VBZ O\nGerman JJ B-MISC\n\nPeter NNP B-PER\nBlackburn NNP I-PER\n",
+        "-DOCSTART- -X- O\n\nEU NNP B-ORG\nrejects VBZ O\nGerman JJ B-MISC\n\n"
+        "Peter NNP B-PER\nBlackburn NNP I-PER\n",
     )
     r = read_conll(f, TaskSpec("ner"))
     assert r.spec.tag_scheme == "iob2"
@@ -117,7 +121,9 @@ def test_conll_errors(tmp_path):
 def _squad(tmp_path, qas, version="v2.0", context="Paris is in France."):
     f = tmp_path / "squad.json"
     f.write_text(
-        json.dumps({"version": version, "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}]})
+        json.dumps(
+            {"version": version, "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}]}
+        )
     )
     return f
 
@@ -136,10 +142,16 @@ def test_squad_v1_and_v2(tmp_path):
 
 
 def test_squad_offset_mismatch_and_other_errors(tmp_path):
-    f = _squad(tmp_path, [{"id": "q7", "question": "Where?", "answers": [{"text": "France", "answer_start": 10}]}])
-    with pytest.raises(ElectraError, match=r"question q7: answer 'France' does not match the context at offset 10"):
+    f = _squad(
+        tmp_path, [{"id": "q7", "question": "Where?", "answers": [{"text": "France", "answer_start": 10}]}]
+    )
+    with pytest.raises(
+        ElectraError, match=r"question q7: answer 'France' does not match the context at offset 10"
+    ):
         read_squad(f, TaskSpec("qa"))
-    f = _squad(tmp_path, [{"id": "a", "question": "?", "answers": [{"text": "Paris", "answer_start": 0}]}] * 2)
+    f = _squad(
+        tmp_path, [{"id": "a", "question": "?", "answers": [{"text": "Paris", "answer_start": 0}]}] * 2
+    )
     with pytest.raises(ElectraError, match="appears twice"):
         read_squad(f, TaskSpec("qa"))
     f = _squad(tmp_path, [{"id": "a", "question": "?", "answers": []}], version="1.1")

@@ -49,7 +49,9 @@ def test_layerwise_groups_get_the_right_rates():
         for name in g["names"]:
             rate[name] = g["lr"]
     assert rate["head.out.weight"] == pytest.approx(base)
-    assert rate["encoder.layers.2.attention.query.weight"] == pytest.approx(base * decay**2)  # top layer: decay^2
+    assert rate["encoder.layers.2.attention.query.weight"] == pytest.approx(
+        base * decay**2
+    )  # top layer: decay^2
     assert rate["encoder.layers.1.attention.query.weight"] == pytest.approx(base * decay**3)
     assert rate["encoder.layers.0.ffn_norm.weight"] == pytest.approx(base * decay**4)
     assert rate["encoder.embeddings.word_embeddings.weight"] == pytest.approx(base * decay**5)

@@ -72,7 +72,11 @@ def test_catalogue_entries():
     assert set(tc.TASK_CATALOGUE) == {"movie-reviews", "conll2003"}
     for e in tc.TASK_CATALOGUE.values():
         assert all(len(d) == 64 for _, d in e.members)
-    with pytest.raises(ElectraError, match="unknown task dataset 'sst2'; available: conll2003, movie-reviews"):
+    with pytest.raises(
+        ElectraError, match="unknown task dataset 'sst2'; available: conll2003, movie-reviews"
+    ):
         tc.fetch_task("sst2")
-    files = tc.conll_files_to_splits({"a/train.txt": b"x O\n", "a/valid.txt": b"y O\n", "a/test.txt": b"z O\n"})
+    files = tc.conll_files_to_splits(
+        {"a/train.txt": b"x O\n", "a/valid.txt": b"y O\n", "a/test.txt": b"z O\n"}
+    )
     assert files == {"train.txt": "x O\n", "dev.txt": "y O\n", "test.txt": "z O\n"}

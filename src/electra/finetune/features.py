@@ -199,17 +199,22 @@ def window_starts(n_tokens: int, window: int, stride: int) -> list[tuple[int, in
         start += min(length, stride)
 
 
-def is_max_context(spans: Sequence[tuple[int, int]], span_index: int, position: int) -> bool:
-    """Whether window ``span_index`` gives token ``position`` its most surrounding context (official rule)."""
+def best_window(windows: Sequence[tuple[int, int]], first: int, last: int) -> int | None:
+    """Index of the window giving context tokens ``first..last`` the most surrounding context.
+
+    The official "max context" score, ``min(left context, right context) + 0.01 * window length``,
+    taken over the windows that hold the whole span (the official code applies it to the start token
+    alone, which can pick a window that cuts the answer off). None when no window holds the span.
+    """
     best_score, best = None, None
-    for k, (start, length) in enumerate(spans):
+    for k, (start, length) in enumerate(windows):
         end = start + length - 1
-        if position < start or position > end:
+        if first < start or last > end:
             continue
-        score = min(position - start, end - position) + 0.01 * length
+        score = min(first - start, end - last) + 0.01 * length
         if best_score is None or score > best_score:
             best_score, best = score, k
-    return best == span_index
+    return best
 
 
 def encode_qa_examples(
@@ -220,7 +225,8 @@ def encode_qa_examples(
     doc_stride: int = 128,
     max_query_length: int = 64,
 ) -> Features:
-    """Sliding-window features; ``extra`` holds each row's character offsets and max-context flags.
+    """Sliding-window features; ``extra`` holds each row's character offsets (None outside the context),
+    its window ``(first context token, length)`` and ``context_offset`` (position of its first context token).
 
     Targets: ``start_positions`` / ``end_positions`` (0 = [CLS] = no answer in this window),
     ``is_impossible`` (1.0 when the window holds no answer) and always ``span_mask`` (1 at [CLS] and at
@@ -245,18 +251,16 @@ def encode_qa_examples(
             if answer_tokens is None:
                 raise ElectraError(f"{ex.source}: answer {text!r} covers no token of the context")
         spans = window_starts(len(offsets), window, doc_stride)
-        for k, (start, length) in enumerate(spans):
+        for start, length in spans:
             prefix = [special.cls, *q_ids, special.sep]
             ids = prefix + c_enc.ids[start : start + length] + [special.sep]
             types = [0] * len(prefix) + [1] * (length + 1)
             pos_offsets: list[tuple[int, int] | None] = [None] * len(ids)
-            max_ctx = [False] * len(ids)
             span_mask = [0] * len(ids)
             span_mask[0] = 1
             for j in range(length):
                 pos = len(prefix) + j
                 pos_offsets[pos] = offsets[start + j]
-                max_ctx[pos] = is_max_context(spans, k, start + j)
                 span_mask[pos] = 1
             s_pos = e_pos = 0
             if answer_tokens is not None and start <= answer_tokens[0] and answer_tokens[1] < start + length:
@@ -265,7 +269,8 @@ def encode_qa_examples(
             targets: dict[str, Any] = {"span_mask": span_mask}
             if ex.answers or ex.is_impossible:
                 targets.update(start_positions=s_pos, end_positions=e_pos, is_impossible=float(s_pos == 0))
-            feats.add(ids, types, i, {"offsets": pos_offsets, "max_context": max_ctx}, **targets)
+            extra = {"offsets": pos_offsets, "window": (start, length), "context_offset": len(prefix)}
+            feats.add(ids, types, i, extra, **targets)
     return feats
 
 

@@ -583,9 +583,10 @@ def finetune(cfg: FinetuneConfig) -> FinetuneSummary:
     """
     cfg.validate()
     started = time.time()
-    if cfg.metric and cfg.task.task in M.METRICS and not cfg.dataset and cfg.metric not in M.METRICS[cfg.task.task]:
+    known = M.METRICS.get(cfg.task.task, ())
+    if cfg.metric and not cfg.dataset and cfg.metric not in known:
         raise ElectraError(
-            f"unknown metric {cfg.metric!r} for {cfg.task.task}; choose from {', '.join(M.METRICS[cfg.task.task])}"
+            f"unknown metric {cfg.metric!r} for {cfg.task.task}; choose from {', '.join(known)}"
         )
     device = resolve_device(cfg.device)
     base = load_base_encoder(cfg.model, random_init=cfg.random_init)  # before any download
