@@ -90,7 +90,7 @@ def test_mlm_objective_runs(tmp_path):
 
 def run_cli(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "electra.cli.main", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "electra.cli.main", *args], capture_output=True, text=True, cwd=cwd, timeout=1800
     )
 
 
