@@ -13,14 +13,13 @@ import csv
 import hashlib
 import io
 import json
-import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from electra.atomic import atomic_directory
 from electra.data.catalogue import cache_dir, check_sha256, download_members
 from electra.errors import ElectraError
 
@@ -166,19 +165,10 @@ def fetch_entry(entry: TaskDatasetEntry) -> Path:
     missing = [f for f in entry.files if f not in files]
     if missing:  # pragma: no cover - a catalogue bug
         raise ElectraError(f"dataset '{entry.name}': conversion produced no {missing[0]}")
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    failure = f"could not write dataset '{entry.name}' to {target}"
+    with atomic_directory(target, f".{target.name}.", failure) as tmp:
         for name, text in files.items():
-            (tmp_dir / name).write_text(text, encoding="utf-8", newline="\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp_dir, target)
-    except OSError as e:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise ElectraError(f"could not write dataset '{entry.name}' to {target}: {e.strerror or e}") from None
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+            (tmp / name).write_text(text, encoding="utf-8", newline="\n")
     return target
 
 

@@ -15,10 +15,8 @@ a full disk never leaves a half-written ``checkpoint-*`` behind.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from electra.atomic import atomic_directory
 from electra.errors import ElectraError
 
 FORMAT = "electra"
@@ -64,23 +63,13 @@ def save_checkpoint(
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     final = output_dir / f"checkpoint-{step:07d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-checkpoint-{step}-", dir=output_dir))
-    try:
+    with atomic_directory(final, f".tmp-checkpoint-{step}-", f"could not save checkpoint {final}") as tmp:
         save_model(model, str(tmp / "model.safetensors"))
         (tmp / "config.json").write_text(json.dumps({"format": FORMAT, "step": step, **meta}, indent=2))
         for name, text in (tokenizer_files or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
         if trainer_state is not None:
             torch.save(trainer_state, tmp / "trainer_state.pt")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ElectraError(f"could not save checkpoint {final}: {e.strerror or e}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if keep:
         for old in checkpoint_dirs(output_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
