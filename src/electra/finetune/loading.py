@@ -14,30 +14,10 @@ from electra.errors import ElectraError
 from electra.finetune.heads import FinetuneModel
 from electra.finetune.tasks import TaskSpec
 from electra.models import EncoderConfig, MaskedLM
-from electra.train.checkpoint import latest_checkpoint, load_weights, read_meta
+from electra.pretraining.builder import load_pretrained, resolve_checkpoint
+from electra.train.checkpoint import load_weights, read_meta
 
 FINETUNED = "finetuned"
-
-
-def resolve_checkpoint_dir(path: Path) -> Path:
-    """A checkpoint directory itself, or the newest ``checkpoint-*`` inside a run directory.
-
-    A multi-seed fine-tuning directory (``seed-*`` sub-directories) is refused with the seeds listed.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ElectraError(f"checkpoint not found: {path}")
-    if (path / "config.json").is_file():
-        return path
-    latest = latest_checkpoint(path)
-    if latest is not None:
-        return latest
-    seeds = sorted(p.name for p in path.glob("seed-*") if p.is_dir())
-    if seeds:
-        raise ElectraError(
-            f"{path} holds one fine-tuning run per seed; pass one of them, e.g. {path / seeds[0]}"
-        )
-    raise ElectraError(f"no checkpoint in {path} (expected config.json or checkpoint-* directories)")
 
 
 @dataclass
@@ -63,9 +43,7 @@ class BaseEncoder:
 def load_base_encoder(path: Path | str, random_init: bool = False) -> BaseEncoder:
     """The discriminator encoder of an ELECTRA checkpoint (or the encoder of an MLM checkpoint, or of a
     fine-tuned checkpoint), with the checkpoint's tokenizer. ``random_init`` keeps only the shape."""
-    from electra.pretraining.builder import load_pretrained
-
-    path = resolve_checkpoint_dir(Path(path))
+    path = resolve_checkpoint(Path(path))
     meta = read_meta(path)
     tokenizer = (
         load_tokenizer(path / "tokenizer.json")
@@ -115,7 +93,7 @@ class Finetuned:
 
 def load_finetuned(path: Path | str, device: str | torch.device = "cpu") -> Finetuned:
     """Load a checkpoint written by ``electra finetune`` (a checkpoint or a seed's run directory)."""
-    path = resolve_checkpoint_dir(Path(path))
+    path = resolve_checkpoint(Path(path))
     meta = read_meta(path)
     if meta.get("kind") != FINETUNED:
         raise ElectraError(

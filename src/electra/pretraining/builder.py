@@ -60,16 +60,24 @@ class Pretrained:
 
 
 def resolve_checkpoint(path: Path) -> Path:
-    """A checkpoint directory itself, or the newest ``checkpoint-*`` inside a run directory."""
+    """A checkpoint directory itself, or the newest ``checkpoint-*`` inside a run directory.
+
+    A multi-seed fine-tuning directory (``seed-*`` sub-directories) is refused with the seeds listed.
+    """
     path = Path(path)
     if not path.exists():
         raise ElectraError(f"checkpoint not found: {path}")
     if (path / "config.json").is_file():
         return path
     latest = latest_checkpoint(path)
-    if latest is None:
-        raise ElectraError(f"no checkpoint in {path} (expected config.json or checkpoint-* directories)")
-    return latest
+    if latest is not None:
+        return latest
+    seeds = sorted(p.name for p in path.glob("seed-*") if p.is_dir())
+    if seeds:
+        raise ElectraError(
+            f"{path} holds one fine-tuning run per seed; pass one of them, e.g. {path / seeds[0]}"
+        )
+    raise ElectraError(f"no checkpoint in {path} (expected config.json or checkpoint-* directories)")
 
 
 def load_pretrained(path: Path, device: str | torch.device = "cpu") -> Pretrained:
