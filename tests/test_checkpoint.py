@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from electra.errors import ElectraError
-from electra.models import Electra, ElectraConfig
+from electra.models import Electra, ElectraConfig, MaskedLM
 from electra.train import checkpoint as ck
 
 
@@ -46,6 +46,9 @@ def test_mismatched_weights_are_a_clear_error(tmp_path, tiny_electra_config):
     bigger = ElectraConfig(tiny_electra_config.discriminator, 1.0)
     with pytest.raises(ElectraError, match="does not fit the model"):
         ck.load_weights(Electra(bigger), path)
+    lone = ck.save_checkpoint(tmp_path, 2, MaskedLM(tiny_electra_config.discriminator), {})
+    with pytest.raises(ElectraError, match=r"does not fit the model: missing \['discriminator\."):
+        ck.load_weights(Electra(tiny_electra_config), lone)
 
 
 def test_trainer_state_refuses_pickled_objects(tmp_path, tiny_electra_config):

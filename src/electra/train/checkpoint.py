@@ -100,7 +100,7 @@ def load_weights(model: nn.Module, path: Path) -> None:
     except (SafetensorError, RuntimeError) as e:
         raise ElectraError(f"checkpoint {file} does not fit the model: {str(e).splitlines()[0]}") from None
     if missing or unexpected:
-        what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        what = f"missing {sorted(missing)[:3]}" if missing else f"unexpected {sorted(unexpected)[:3]}"
         raise ElectraError(f"checkpoint {file} does not fit the model: {what}")
 
 
