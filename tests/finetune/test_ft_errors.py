@@ -8,6 +8,7 @@ import json
 import pytest
 from ft_helpers import sentiment_rows, write_jsonl
 
+from electra.cli.main import main
 from electra.errors import ElectraError
 from electra.finetune import FinetuneConfig, TaskSpec, evaluate, finetune
 from electra.finetune.cli import register
@@ -126,6 +127,24 @@ def test_existing_run_directory_is_not_overwritten(tiny_checkpoint, tmp_path):
         finetune(cfg)
     cfg.overwrite = True
     finetune(cfg)
+
+
+def test_pretrained_commands_refuse_fine_tuned_checkpoints(tiny_checkpoint, tmp_path, capsys):
+    train = write_jsonl(tmp_path / "train.jsonl", sentiment_rows(16, 1))
+    finetune(_cfg(tiny_checkpoint, tmp_path, train_file=str(train), batch_size=16, seeds=[1, 2]))
+    out = tmp_path / "o"
+    capsys.readouterr()
+    for argv, said in [
+        (["detect", "a film", "-c", str(out / "seed-1")], "is a fine-tuned checkpoint"),
+        (["fill-mask", "a [MASK] film", "-c", str(out / "seed-2")], "is a fine-tuned checkpoint"),
+        (["detect", "a film", "-c", str(out)], "holds fine-tuned checkpoints"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err, err
+        assert "use `electra evaluate` or `electra predict`" in err
+    assert main(["evaluate", "-m", str(out)]) == 2  # the fine-tuning commands still name a seed's run
+    assert f"pass one of them, e.g. {out / 'seed-1'}" in capsys.readouterr().err
 
 
 def test_cli_errors(tiny_checkpoint, tmp_path):

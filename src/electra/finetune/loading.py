@@ -15,9 +15,7 @@ from electra.finetune.heads import FinetuneModel
 from electra.finetune.tasks import TaskSpec
 from electra.models import EncoderConfig, MaskedLM
 from electra.pretraining.builder import load_pretrained, resolve_checkpoint
-from electra.train.checkpoint import load_weights, read_meta
-
-FINETUNED = "finetuned"
+from electra.train.checkpoint import FINETUNED, load_weights, read_meta
 
 
 @dataclass

@@ -12,7 +12,7 @@ from electra.config import PretrainConfig, config_from_dict
 from electra.errors import ElectraError
 from electra.models import Discriminator, Electra, ElectraConfig, MaskedLM
 from electra.pretraining.objective import MaskedLanguageModeling, ReplacedTokenDetection
-from electra.train.checkpoint import latest_checkpoint, load_weights, read_meta
+from electra.train.checkpoint import FINETUNED, latest_checkpoint, load_weights, read_meta
 
 
 def padded_vocab_size(n: int, multiple: int = 64) -> int:
@@ -59,10 +59,12 @@ class Pretrained:
         return self.model.discriminator
 
 
-def resolve_checkpoint(path: Path) -> Path:
+def resolve_checkpoint(path: Path, pretrained: bool = False) -> Path:
     """A checkpoint directory itself, or the newest ``checkpoint-*`` inside a run directory.
 
-    A multi-seed fine-tuning directory (``seed-*`` sub-directories) is refused with the seeds listed.
+    The output directory of a multi-seed fine-tuning run (``seed-*`` sub-directories) is refused, naming a
+    seed's run directory; with ``pretrained`` (the caller needs a pretrained checkpoint) the error says
+    which commands take fine-tuned checkpoints.
     """
     path = Path(path)
     if not path.exists():
@@ -73,6 +75,11 @@ def resolve_checkpoint(path: Path) -> Path:
     if latest is not None:
         return latest
     seeds = sorted(p.name for p in path.glob("seed-*") if p.is_dir())
+    if seeds and pretrained:
+        raise ElectraError(
+            f"{path} holds fine-tuned checkpoints (one run per seed, from `electra finetune`), not a pretrained "
+            f"one: use `electra evaluate` or `electra predict` with one of them, e.g. -m {path / seeds[0]}"
+        )
     if seeds:
         raise ElectraError(
             f"{path} holds one fine-tuning run per seed; pass one of them, e.g. {path / seeds[0]}"
@@ -81,9 +88,17 @@ def resolve_checkpoint(path: Path) -> Path:
 
 
 def load_pretrained(path: Path, device: str | torch.device = "cpu") -> Pretrained:
-    """Load the model of a checkpoint (or of the newest checkpoint of a run directory) for inference."""
-    path = resolve_checkpoint(path)
+    """Load the model of a checkpoint (or of the newest checkpoint of a run directory) for inference.
+
+    A fine-tuned checkpoint is refused with a one-line error naming the commands that use it.
+    """
+    path = resolve_checkpoint(path, pretrained=True)
     meta = read_meta(path)
+    if meta.get("kind") == FINETUNED:
+        raise ElectraError(
+            f"{path} is a fine-tuned checkpoint (from `electra finetune`), not a pretrained one: "
+            "use `electra evaluate` or `electra predict` with it"
+        )
     try:
         cfg = config_from_dict(meta["config"])
         vocab_size, special = int(meta["vocab_size"]), dict(meta["special_ids"])

@@ -29,6 +29,7 @@ from electra.atomic import atomic_directory
 from electra.errors import ElectraError
 
 FORMAT = "electra"
+FINETUNED = "finetuned"  # config.json "kind" of a checkpoint written by ``electra finetune``
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 
 
