@@ -6,6 +6,7 @@ The models know nothing of text or of the training objective: they map token ids
 from __future__ import annotations
 
 from functools import partial
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,15 +31,24 @@ class MaskedLMHead(nn.Module):
         return F.linear(self.layer_norm(F.gelu(self.dense(hidden))), word_embeddings, self.bias)
 
 
-class MaskedLM(HubMixin, nn.Module):
-    """Encoder + masked-LM head: ELECTRA's generator, or a BERT-style model for the MLM objective."""
+class _EncoderWithHead(HubMixin, nn.Module):
+    """A :class:`TransformerEncoder` (optionally on shared ``embeddings``) and a ``head_class`` head on top,
+    the head initialised as in BERT."""
+
+    head_class: ClassVar[type[nn.Module]]
 
     def __init__(self, config: EncoderConfig, embeddings: Embeddings | None = None):
         super().__init__()
         self.config = config
         self.encoder = TransformerEncoder(config, embeddings)
-        self.head = MaskedLMHead(config)
+        self.head = self.head_class(config)
         self.head.apply(partial(init_bert_weights, std=config.initializer_range))
+
+
+class MaskedLM(_EncoderWithHead):
+    """Encoder + masked-LM head: ELECTRA's generator, or a BERT-style model for the MLM objective."""
+
+    head_class = MaskedLMHead
 
     def forward(
         self,
@@ -66,15 +76,10 @@ class DiscriminatorHead(nn.Module):
         return self.out(F.gelu(self.dense(hidden))).squeeze(-1)
 
 
-class Discriminator(HubMixin, nn.Module):
+class Discriminator(_EncoderWithHead):
     """Encoder + per-token replaced-token-detection head; the encoder is what gets fine-tuned."""
 
-    def __init__(self, config: EncoderConfig, embeddings: Embeddings | None = None):
-        super().__init__()
-        self.config = config
-        self.encoder = TransformerEncoder(config, embeddings)
-        self.head = DiscriminatorHead(config)
-        self.head.apply(partial(init_bert_weights, std=config.initializer_range))
+    head_class = DiscriminatorHead
 
     def forward(
         self,
