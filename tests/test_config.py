@@ -1,7 +1,10 @@
+import dataclasses
+
 import pytest
 
-from electra.config import PRESETS, build_config, config_from_dict, parse_overrides
+from electra.config import PRESETS, ModelSection, build_config, config_from_dict, parse_overrides
 from electra.errors import ElectraError
+from electra.models import ElectraConfig, EncoderConfig
 
 
 def test_presets_match_the_paper():
@@ -66,3 +69,12 @@ def test_parse_overrides_errors():
         parse_overrides(["--train.steps"])
     with pytest.raises(ElectraError, match="unexpected argument"):
         parse_overrides(["steps"])
+
+
+def test_model_section_mirrors_the_encoder_config():
+    """ModelSection repeats EncoderConfig's fields (less the tokenizer's vocab_size and pad_token_id) to keep
+    the YAML / --model.key section flat: the two must list the same fields with the same defaults."""
+    section = {f.name: f.default for f in dataclasses.fields(ModelSection)}
+    encoder = {f.name: f.default for f in dataclasses.fields(EncoderConfig)}
+    assert section.pop("generator_multiplier") == ElectraConfig().generator_multiplier
+    assert section == {k: v for k, v in encoder.items() if k not in ("vocab_size", "pad_token_id")}
