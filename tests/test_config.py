@@ -78,3 +78,13 @@ def test_model_section_mirrors_the_encoder_config():
     encoder = {f.name: f.default for f in dataclasses.fields(EncoderConfig)}
     assert section.pop("generator_multiplier") == ElectraConfig().generator_multiplier
     assert section == {k: v for k, v in encoder.items() if k not in ("vocab_size", "pad_token_id")}
+
+
+def test_short_warmup_without_bias_correction_is_warned_about():
+    """Warm-up far below Adam's 1/(1-beta2) horizon without bias correction collapsed the tiny preset."""
+    cfg = build_config("tiny", None, ["--train.warmup_steps", "100"])
+    (warning,) = cfg.warnings()
+    assert "train.warmup_steps = 100" in warning and "3.2x" in warning
+    assert build_config("tiny", None, ["--train.warmup_steps", "100", "--train.bias_correction", "true"]).warnings() == []
+    assert build_config("tiny", None, []).warnings() == []
+    assert build_config("small", None, []).warnings() == []

@@ -73,6 +73,8 @@ def _cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> None:
     if args.show_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return
+    for warning in cfg.warnings():
+        print(f"electra: warning: {warning}", file=sys.stderr)
     from electra.train.pretrain import pretrain
 
     pretrain(cfg, resume=args.resume, progress=not args.quiet)
