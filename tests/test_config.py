@@ -85,6 +85,7 @@ def test_short_warmup_without_bias_correction_is_warned_about():
     cfg = build_config("tiny", None, ["--train.warmup_steps", "100"])
     (warning,) = cfg.warnings()
     assert "train.warmup_steps = 100" in warning and "3.2x" in warning
-    assert build_config("tiny", None, ["--train.warmup_steps", "100", "--train.bias_correction", "true"]).warnings() == []
+    corrected = ["--train.warmup_steps", "100", "--train.bias_correction", "true"]
+    assert build_config("tiny", None, corrected).warnings() == []
     assert build_config("tiny", None, []).warnings() == []
     assert build_config("small", None, []).warnings() == []
