@@ -165,3 +165,18 @@ def test_unknown_selection_metric(tiny_checkpoint, tmp_path):
         ElectraError, match="unknown metric 'bleu' for classification; choose from accuracy, f1, mcc"
     ):
         finetune(_cfg(tiny_checkpoint, tmp_path, train_file="x.csv", metric="bleu"))
+
+
+def test_missing_metric_package_fails_before_training(tiny_checkpoint, tmp_path, monkeypatch):
+    """Without seqeval, NER fine-tuning stops with a one-line error before a seed trains (and writes)."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "seqeval" else real_find_spec(name, *a)
+    )
+    (tmp_path / "train.txt").write_text("bob B-PER\nsat O\n")
+    with pytest.raises(ElectraError) as e:
+        finetune(_cfg(tiny_checkpoint, tmp_path, task=TaskSpec("ner"), train_file=str(tmp_path / "train.txt")))
+    assert "token-classification metrics need the 'seqeval' package" in _one_line(e)
+    assert not (tmp_path / "o").exists()

@@ -22,6 +22,28 @@ METRICS = {
 }
 
 
+#: The third-party packages each task's metrics import (module name -> pip name).
+METRIC_PACKAGES = {
+    CLASSIFICATION: {"sklearn": "scikit-learn"},
+    REGRESSION: {"scipy": "scipy"},
+    TOKEN_CLASSIFICATION: {"seqeval": "seqeval"},
+    QA: {},
+}
+
+
+def require_metric_packages(task: str) -> None:
+    """Raise a one-line error, before any training, when a package ``task``'s metrics need is missing."""
+    import importlib.util
+
+    from electra.errors import ElectraError
+
+    for module, package in METRIC_PACKAGES.get(task, {}).items():
+        if importlib.util.find_spec(module) is None:
+            raise ElectraError(
+                f"{task} metrics need the {package!r} package, which is not installed (pip install {package})"
+            )
+
+
 def classification_metrics(
     gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]
 ) -> dict[str, float]:

@@ -592,6 +592,7 @@ def finetune(cfg: FinetuneConfig) -> FinetuneSummary:
     base = load_base_encoder(cfg.model, random_init=cfg.random_init)  # before any download
     spec, files = _resolve_data(cfg)
     settings = _settings(cfg, base, spec.task)
+    M.require_metric_packages(spec.task)
 
     splits: dict[str, TaskData] = {}
     train, spec = load_split(files["train"], spec, "train", True)
@@ -724,6 +725,7 @@ def evaluate(
     spec = dataclasses.replace(ft.spec, **(spec_overrides or {}))
     if spec.task == TOKEN_CLASSIFICATION and not (spec_overrides or {}).get("tag_scheme"):
         spec = dataclasses.replace(spec, tag_scheme="auto")
+    M.require_metric_packages(spec.task)
     data, _ = load_split(src, spec, split or "dev", True)
     check_labels(spec.task, data, ft.labels, str(ft.meta.get("data", {}).get("train", "the training data")))
     _encode_split(
