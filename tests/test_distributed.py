@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -290,3 +291,48 @@ def test_a_rank_has_its_own_random_stream() -> None:
     seeds = {pretrain_mod._rank_seed(42, r, 0) for r in range(1, 8)}
     assert len(seeds) == 7 and all(0 <= s < 2**63 for s in seeds)
     assert pretrain_mod._rank_seed(42, 1, 0) != pretrain_mod._rank_seed(42, 1, 100)
+
+
+def test_fsdp_trains_like_ddp_and_resumes_on_one(tmp_path, monkeypatch):
+    """``--train.fsdp true`` under torchrun: the same weights as DDP after the same steps (sharding changes
+    where tensors live, not the maths), one checkpoint with the whole model, resumable in one process."""
+    corpus = write_corpus(tmp_path / "c.txt", n_docs=60)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "ELECTRA_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(WORLD)]
+    no_dropout = ["--model.dropout", "0", "--model.attention_dropout", "0"]
+
+    def common(out: Path) -> list[str]:  # not -q: rank 0 prints whether it shards
+        return ["pretrain", "--preset", "tiny", *MICRO, *no_dropout, "--data.corpus", str(corpus),
+                "-o", str(out), "--train.save_every", "3", "--train.grad_accum", "2"]  # fmt: skip
+
+    runs = {}
+    for name, extra in (("ddp", []), ("fsdp", ["--train.fsdp", "true"])):
+        runs[name] = tmp_path / name
+        proc = subprocess.run(
+            [*launcher, "-m", "electra.cli.main", *common(runs[name]), "--train.steps", "3", *extra],
+            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=240,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert (" on cpu (FSDP) | " in proc.stdout) == (name == "fsdp"), proc.stdout[-2000:]
+    ddp = load_file(runs["ddp"] / "checkpoint-0000003" / "model.safetensors")
+    fsdp = load_file(runs["fsdp"] / "checkpoint-0000003" / "model.safetensors")
+    assert ddp.keys() == fsdp.keys()
+    for k in ddp:  # both accumulate two micro-batches per rank (no_sync / set_requires_gradient_sync)
+        torch.testing.assert_close(fsdp[k], ddp[k], atol=1e-6, rtol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
+    metrics = [[json.loads(ln) for ln in (runs[n] / "metrics.jsonl").read_text().splitlines()] for n in runs]
+    assert [r["step"] for r in metrics[1]] == [1, 2, 3]
+    for a, b in zip(*metrics, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-5)
+    state = torch.load(runs["fsdp"] / "checkpoint-0000003" / "trainer_state.pt", weights_only=True)
+    assert all(isinstance(k, str) for k in state["optimizer"]["state"])  # keyed by name: any world size loads it
+
+    monkeypatch.setenv("ELECTRA_CACHE", str(cache))
+    assert cli_main([*common(runs["fsdp"]), "--train.steps", "4", "--resume"]) == 0
+    state = torch.load(runs["fsdp"] / "checkpoint-0000004" / "trainer_state.pt", weights_only=True)
+    assert {float(s["step"]) for s in state["optimizer"]["state"].values()} == {4.0}
+    exp_avg = state["optimizer"]["state"]["discriminator.encoder.layers.0.attention.query.weight"]["exp_avg"]
+    assert exp_avg.shape == fsdp["discriminator.encoder.layers.0.attention.query.weight"].shape  # unsharded
+    after = load_file(runs["fsdp"] / "checkpoint-0000004" / "model.safetensors")
+    assert any(not torch.equal(after[k], fsdp[k]) for k in fsdp)

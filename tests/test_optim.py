@@ -57,3 +57,29 @@ def test_adamw_without_bias_correction_matches_official_update():
 
 def test_adamw_with_bias_correction_matches_textbook_update():
     _reference_steps(bias_correction=True)
+
+
+def test_optimizer_state_by_name_and_by_index_both_load(tiny_electra_config):
+    """Checkpoints key the optimiser state by parameter name (any world size, DDP or FSDP, loads it);
+    the index-keyed ``optimizer.state_dict()`` of older checkpoints still loads."""
+    from electra.train.distributed import load_optimizer_state, optimizer_state
+
+    torch.manual_seed(0)
+    model = Electra(tiny_electra_config)
+    opt = build_adamw(model)
+    for g in opt.param_groups:
+        g["lr"] = 1e-3
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    opt.step()
+    by_name = optimizer_state(model, opt)
+    model.zero_grad(set_to_none=True)  # as when a run resumes
+    assert "discriminator.encoder.layers.0.attention.query.weight" in by_name["state"]
+    for saved in (by_name, opt.state_dict()):
+        fresh = build_adamw(model)
+        load_optimizer_state(model, fresh, saved)
+        a, b = opt.state_dict(), fresh.state_dict()
+        assert a["state"].keys() == b["state"].keys()
+        for k in a["state"]:
+            assert torch.equal(a["state"][k]["exp_avg_sq"], b["state"][k]["exp_avg_sq"])
+        assert [g["base_eps"] for g in b["param_groups"]] == [g["base_eps"] for g in a["param_groups"]]

@@ -87,6 +87,7 @@ class TrainSection:
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
     compile: bool = False
     compile_mode: str = "default"  # torch.compile mode: default, reduce-overhead (CUDA graphs), max-autotune
+    fsdp: bool = False  # under torchrun: shard weights, gradients and optimiser state (FSDP2) instead of DDP
     output_dir: str = "runs/electra"
     log_every: int = 10
     save_every: int = 1000

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_optimizer_state_dict,
+)
+from torch.distributed.tensor import DTensor
+
+_FULL_ON_CPU = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
 @dataclass
@@ -68,6 +79,51 @@ def all_gather_object(obj: Any, info: DistInfo) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def apply_fsdp(root: nn.Module, blocks: Iterable[nn.Module]) -> None:
+    """Shard parameters, gradients and optimiser state over the ranks with FSDP2 (``fully_shard``).
+
+    Each of ``blocks`` (the encoder layers) becomes its own unit, all-gathered just before it runs and
+    freed after; the remaining parameters (embeddings shared by generator and discriminator, heads)
+    belong to ``root``'s unit. Parameters stay float32 (autocast does the bf16 compute), so the
+    numerics are those of DDP. Build the optimiser after this call: the parameters become DTensors.
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    for block in blocks:
+        fully_shard(block)
+    fully_shard(root)
+
+
+def local_value(x: torch.Tensor) -> torch.Tensor:
+    """A plain tensor for ``x`` (a DTensor, e.g. the gradient norm under FSDP, is gathered)."""
+    return x.full_tensor() if isinstance(x, DTensor) else x
+
+
+def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The unsharded weights of a (possibly FSDP-sharded) model on CPU; empty on ranks > 0 under FSDP.
+
+    A collective under FSDP: every rank must call it.
+    """
+    return get_model_state_dict(model, options=_FULL_ON_CPU)
+
+
+def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimiser's state keyed by parameter name, unsharded and on CPU, so that any world size and
+    either DDP or FSDP can load it. A collective under FSDP: every rank must call it."""
+    return get_optimizer_state_dict(model, optimizer, options=_FULL_ON_CPU)
+
+
+def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load :func:`optimizer_state`'s output (every rank passes the whole of it; FSDP keeps its shard),
+    or a plain ``optimizer.state_dict()`` keyed by parameter index (checkpoints before FSDP support)."""
+    if all(isinstance(k, int) for k in state.get("state", {})) and not any(
+        isinstance(p, str) for g in state.get("param_groups", []) for p in g["params"]
+    ):
+        optimizer.load_state_dict(state)
+        return
+    set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
 
 
 def shutdown(info: DistInfo) -> None:

@@ -134,6 +134,23 @@ def _split(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.T
     return [{k: chunks[k][i] for k in batch} for i in range(parts)]
 
 
+def _encoders(model: nn.Module) -> list[nn.Module]:
+    """The transformer encoders of a pretraining model (generator and discriminator, or the MLM's one)."""
+    return [m for m in model.modules() if hasattr(m, "layers") and isinstance(m.layers, nn.ModuleList)]
+
+
+def _unsharded_copy(model: nn.Module, cfg: PretrainConfig, vocab_size: int) -> nn.Module | None:
+    """On rank 0, a CPU model holding an FSDP model's full weights (for saving); None on other ranks.
+
+    Every rank must call it (gathering the shards is a collective)."""
+    full = D.full_model_state(model)
+    if not full:
+        return None
+    copy = build_model(cfg, vocab_size)
+    copy.load_state_dict(full)  # tied tensors (the shared embeddings) arrive twice with equal values
+    return copy
+
+
 def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
     """Pretrain per ``cfg``; returns the last logged metrics. See the README for the CLI."""
     device = resolve_device(cfg.train.device)
@@ -190,14 +207,19 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     torch.manual_seed(t.seed)
     model = build_model(cfg, vocab_size).to(device)
     objective = build_objective(model, cfg, special).to(device)
-    optimizer = build_adamw(model, t.weight_decay, (t.adam_beta1, t.adam_beta2), t.adam_eps)
+    n_params = sum(p.numel() for p in model.parameters())
     step, epoch, batch_index = 0, 0, 0
     state = None
     if ckpt:
-        load_weights(model, ckpt)
+        load_weights(model, ckpt)  # before sharding: every rank loads the whole model
         state = load_trainer_state(ckpt)
-        optimizer.load_state_dict(state["optimizer"])
         step, epoch, batch_index = int(state["step"]), int(state["epoch"]), int(state["batch_index"])
+    fsdp = dist.enabled and t.fsdp
+    if fsdp:
+        D.apply_fsdp(objective, [layer for enc in _encoders(model) for layer in enc.layers])
+    optimizer = build_adamw(model, t.weight_decay, (t.adam_beta1, t.adam_beta2), t.adam_eps)
+    if state is not None:
+        D.load_optimizer_state(model, optimizer, state["optimizer"])
     if dist.rank > 0:
         # Every rank built the same weights from the same seed; from here on each rank needs its own
         # stream for masking, sampling and dropout (rank 0 keeps the single-process one).
@@ -206,7 +228,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     runner: nn.Module = objective
     if t.compile:
         runner = torch.compile(runner, mode=t.compile_mode)
-    if dist.enabled:
+    if dist.enabled and not fsdp:
         runner = nn.parallel.DistributedDataParallel(
             runner, device_ids=[device.index] if device.type == "cuda" else None
         )
@@ -241,9 +263,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(_yaml_dump(cfg.to_dict()))
-        n_params = sum(p.numel() for p in model.parameters())
         tqdm.write(
-            f"electra: {cfg.objective.kind} on {device} | {n_params / 1e6:.2f}M parameters | "
+            f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if fsdp else ''} | "
+            f"{n_params / 1e6:.2f}M parameters | "
             f"{len(shards):,} sequences of {shards.max_seq_length} | vocab {tokenizer.get_vocab_size():,}"
         )
 
@@ -263,7 +285,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             micro = _split({k: v.to(device, non_blocking=True) for k, v in batch.items()}, t.grad_accum)
             for i, mb in enumerate(micro):
                 sync = contextlib.nullcontext()
-                if dist.enabled and i < len(micro) - 1:
+                if fsdp:  # reduce-scatter gradients only after the last micro-batch
+                    objective.set_requires_gradient_sync(i == len(micro) - 1)
+                elif dist.enabled and i < len(micro) - 1:
                     sync = runner.no_sync()
                 with sync, autocast_context(device, t.precision):
                     result = runner(mb["input_ids"], mb["attention_mask"], mb["token_type_ids"])
@@ -273,7 +297,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
                 tokens += mb["attention_mask"].sum()
                 count += 1
             if t.clip_norm > 0:
-                gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
+                gnorm = D.local_value(torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm))
                 sums["grad_norm"] = sums.get("grad_norm", 0) + gnorm.detach().float() * t.grad_accum
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -299,16 +323,18 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             if step % t.save_every == 0 or step == t.steps:
                 next_epoch, next_batch = epoch, batch_index + 1
                 rng_per_rank = D.all_gather_object(_rng_state(), dist)
+                optimizer_state = D.optimizer_state(model, optimizer)  # every rank: a collective under FSDP
+                weights = _unsharded_copy(model, cfg, vocab_size) if fsdp else model
                 if dist.is_main:
                     trainer_state = {
-                        "optimizer": optimizer.state_dict(),
+                        "optimizer": optimizer_state,
                         "step": step,
                         "epoch": next_epoch,
                         "batch_index": next_batch,
                         "rng": rng_per_rank[0],
                         "rng_per_rank": rng_per_rank,
                     }
-                    save_checkpoint(out, step, model, meta_out, tok_files, trainer_state, t.keep_checkpoints)
+                    save_checkpoint(out, step, weights, meta_out, tok_files, trainer_state, t.keep_checkpoints)
                 D.barrier(dist)
     finally:
         bar.close()
