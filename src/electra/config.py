@@ -88,6 +88,9 @@ class TrainSection:
     compile: bool = False
     compile_mode: str = "default"  # torch.compile mode: default, reduce-overhead (CUDA graphs), max-autotune
     fsdp: bool = False  # under torchrun: shard weights, gradients and optimiser state (FSDP2) instead of DDP
+    # Start a new run from a pretrained checkpoint's weights (ours, or an `electra import`ed Hugging Face
+    # ELECTRA): its model shape and tokenizer replace model.* and data.tokenizer; optimiser and data start fresh.
+    init_from: str | None = None
     output_dir: str = "runs/electra"
     log_every: int = 10
     save_every: int = 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import time
@@ -22,9 +23,16 @@ from electra.data.prepare import PackingConfig, prepare_corpus
 from electra.data.shards import TokenShards, batch_iterator
 from electra.data.tokenizer import load_tokenizer, save_tokenizer, special_token_ids, train_wordpiece
 from electra.errors import ElectraError
-from electra.pretraining.builder import build_model, build_objective, padded_vocab_size
+from electra.pretraining.builder import build_model, build_objective, padded_vocab_size, resolve_checkpoint
 from electra.train import distributed as D
-from electra.train.checkpoint import latest_checkpoint, load_trainer_state, load_weights, read_meta, save_checkpoint
+from electra.train.checkpoint import (
+    FINETUNED,
+    latest_checkpoint,
+    load_trainer_state,
+    load_weights,
+    read_meta,
+    save_checkpoint,
+)
 from electra.train.metrics import MetricsLogger, plot_curves
 from electra.train.optim import build_adamw, recipe_lr, set_step_hyperparameters
 
@@ -134,6 +142,45 @@ def _split(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.T
     return [{k: chunks[k][i] for k in batch} for i in range(parts)]
 
 
+def adopt_initial_model(cfg: PretrainConfig) -> tuple[PretrainConfig, Path | None, dict[str, Any] | None]:
+    """With ``train.init_from``: a copy of ``cfg`` whose model section is the checkpoint's, the checkpoint
+    directory and its config.json; otherwise ``(cfg, None, None)``. One-line errors for checkpoints that
+    cannot seed this run (fine-tuned, another objective, or positions shorter than data.max_seq_length)."""
+    if not cfg.train.init_from:
+        return cfg, None, None
+    from electra.config import config_from_dict
+
+    key = "train.init_from"
+    path = resolve_checkpoint(Path(cfg.train.init_from), pretrained=True)
+    meta = read_meta(path)
+    if meta.get("kind") == FINETUNED:
+        raise ElectraError(f"{key}: {path} is a fine-tuned checkpoint; start pretraining from a pretrained one")
+    if cfg.data.tokenizer:
+        raise ElectraError(
+            f"{key} brings its checkpoint's tokenizer: leave data.tokenizer unset (it is {cfg.data.tokenizer!r})"
+        )
+    if not (path / "tokenizer.json").is_file():
+        raise ElectraError(f"{key}: checkpoint {path} has no tokenizer.json")
+    try:
+        saved = config_from_dict(meta["config"])
+        int(meta["vocab_size"])
+    except KeyError as e:
+        raise ElectraError(f"{key}: checkpoint config {path / 'config.json'} lacks key {e}") from None
+    if saved.objective.kind != cfg.objective.kind:
+        raise ElectraError(
+            f"{key}: {path} was pretrained with objective.kind {saved.objective.kind!r}, this run uses "
+            f"{cfg.objective.kind!r}"
+        )
+    adopted = copy.deepcopy(cfg)
+    adopted.model = copy.deepcopy(saved.model)
+    if adopted.data.max_seq_length > adopted.model.max_position_embeddings:
+        raise ElectraError(
+            f"data.max_seq_length = {adopted.data.max_seq_length} exceeds the {adopted.model.max_position_embeddings} "
+            f"positions of {key} checkpoint {path}"
+        )
+    return adopted, path, meta
+
+
 def _encoders(model: nn.Module) -> list[nn.Module]:
     """The transformer encoders of a pretraining model (generator and discriminator, or the MLM's one)."""
     return [m for m in model.modules() if hasattr(m, "layers") and isinstance(m.layers, nn.ModuleList)]
@@ -153,6 +200,7 @@ def _unsharded_copy(model: nn.Module, cfg: PretrainConfig, vocab_size: int) -> n
 
 def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
     """Pretrain per ``cfg``; returns the last logged metrics. See the README for the CLI."""
+    cfg, init, init_meta = adopt_initial_model(cfg)
     device = resolve_device(cfg.train.device)
     dist = D.init_distributed(device.type)
     if dist.enabled and device.type == "cuda":
@@ -180,7 +228,10 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     tokenizer_json = None
     if dist.is_main:
         files = resolve_corpus(cfg)
-        tokenizer = load_tokenizer(ckpt / "tokenizer.json") if ckpt else obtain_tokenizer(cfg, files, cache)
+        if ckpt or init:
+            tokenizer = load_tokenizer((ckpt or init) / "tokenizer.json")
+        else:
+            tokenizer = obtain_tokenizer(cfg, files, cache)
         tokenizer_json = tokenizer.to_str()
     tokenizer_json = D.broadcast_object(tokenizer_json, dist)
     if not dist.is_main:
@@ -203,7 +254,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         shard_dir = prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=False)
     shards = TokenShards(shard_dir)
 
-    vocab_size = padded_vocab_size(tokenizer.get_vocab_size())
+    # An imported model keeps its own (perhaps unpadded) vocabulary size, and so does a run started from one.
+    given = meta or init_meta
+    vocab_size = int(given["vocab_size"]) if given else padded_vocab_size(tokenizer.get_vocab_size())
     torch.manual_seed(t.seed)
     model = build_model(cfg, vocab_size).to(device)
     objective = build_objective(model, cfg, special).to(device)
@@ -214,6 +267,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         load_weights(model, ckpt)  # before sharding: every rank loads the whole model
         state = load_trainer_state(ckpt)
         step, epoch, batch_index = int(state["step"]), int(state["epoch"]), int(state["batch_index"])
+    elif init:
+        load_weights(model, init)
     fsdp = dist.enabled and t.fsdp
     if fsdp:
         D.apply_fsdp(objective, [layer for enc in _encoders(model) for layer in enc.layers])
@@ -265,7 +320,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         (out / "config.yaml").write_text(_yaml_dump(cfg.to_dict()))
         tqdm.write(
             f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if fsdp else ''} | "
-            f"{n_params / 1e6:.2f}M parameters | "
+            f"{n_params / 1e6:.2f}M parameters{f' from {init}' if init and not ckpt else ''} | "
             f"{len(shards):,} sequences of {shards.max_seq_length} | vocab {tokenizer.get_vocab_size():,}"
         )
 
