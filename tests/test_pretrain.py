@@ -185,3 +185,22 @@ def test_tiny_pretraining_on_the_default_corpus(tmp_path):
     det = run_cli("detect", "The city has a large river and a big market.", "-c", str(out), "-v")
     assert det.returncode == 0, det.stderr
     assert "river" in det.stdout and len(det.stdout.splitlines()) > 5
+
+
+def test_pad_token_need_not_be_id_zero(tmp_path):
+    """A vocabulary with [PAD] at id 3: that row is the model's padding row (initialised to zero; only the
+    generator's tied output layer moves it, by ~lr per step)."""
+    from safetensors.torch import load_file
+
+    from electra.pretraining.builder import load_pretrained
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(f"{t}\n" for t in ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]", ".", *WORDS]))
+    corpus = write_corpus(tmp_path / "c.txt", n_docs=40)
+    out = tmp_path / "run"
+    pretrain_mod.pretrain(micro_config(corpus, out, 2, "--data.tokenizer", str(vocab)), progress=False)
+    table = load_file(out / "checkpoint-0000002" / "model.safetensors")
+    word = table["discriminator.encoder.embeddings.word_embeddings.weight"]
+    assert float(word[3].abs().max()) < 0.005 and float(word[0].std()) > 0.01  # row 0 is [UNK], a normal row
+    pre = load_pretrained(out)
+    assert pre.discriminator.encoder.embeddings.word_embeddings.padding_idx == 3

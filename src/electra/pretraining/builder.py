@@ -20,9 +20,11 @@ def padded_vocab_size(n: int, multiple: int = 64) -> int:
     return -(-n // multiple) * multiple
 
 
-def build_model(cfg: PretrainConfig, vocab_size: int) -> nn.Module:
-    """:class:`Electra` (generator + discriminator) or, for ``objective.kind == "mlm"``, a :class:`MaskedLM`."""
-    encoder = cfg.model.encoder(vocab_size)
+def build_model(cfg: PretrainConfig, vocab_size: int, pad_token_id: int = 0) -> nn.Module:
+    """:class:`Electra` (generator + discriminator) or, for ``objective.kind == "mlm"``, a :class:`MaskedLM`.
+
+    ``pad_token_id`` is the tokenizer's [PAD] id: its embedding row stays zero and gets no gradient."""
+    encoder = cfg.model.encoder(vocab_size, pad_token_id)
     if cfg.objective.kind == "mlm":
         return MaskedLM(encoder)
     return Electra(ElectraConfig(encoder, cfg.model.generator_multiplier))
@@ -104,7 +106,7 @@ def load_pretrained(path: Path, device: str | torch.device = "cpu") -> Pretraine
         vocab_size, special = int(meta["vocab_size"]), dict(meta["special_ids"])
     except KeyError as e:
         raise ElectraError(f"checkpoint config {path / 'config.json'} lacks key {e}") from None
-    model = build_model(cfg, vocab_size)
+    model = build_model(cfg, vocab_size, int(special.get("pad", 0)))
     load_weights(model, path)
     model.to(device).eval()
     return Pretrained(path, model, cfg, special, int(meta.get("step", 0)))

@@ -186,14 +186,14 @@ def _encoders(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if hasattr(m, "layers") and isinstance(m.layers, nn.ModuleList)]
 
 
-def _unsharded_copy(model: nn.Module, cfg: PretrainConfig, vocab_size: int) -> nn.Module | None:
+def _unsharded_copy(model: nn.Module, cfg: PretrainConfig, vocab_size: int, pad_id: int) -> nn.Module | None:
     """On rank 0, a CPU model holding an FSDP model's full weights (for saving); None on other ranks.
 
     Every rank must call it (gathering the shards is a collective)."""
     full = D.full_model_state(model)
     if not full:
         return None
-    copy = build_model(cfg, vocab_size)
+    copy = build_model(cfg, vocab_size, pad_id)
     copy.load_state_dict(full)  # tied tensors (the shared embeddings) arrive twice with equal values
     return copy
 
@@ -258,7 +258,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     given = meta or init_meta
     vocab_size = int(given["vocab_size"]) if given else padded_vocab_size(tokenizer.get_vocab_size())
     torch.manual_seed(t.seed)
-    model = build_model(cfg, vocab_size).to(device)
+    model = build_model(cfg, vocab_size, special["pad"]).to(device)
     objective = build_objective(model, cfg, special).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     step, epoch, batch_index = 0, 0, 0
@@ -379,7 +379,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
                 next_epoch, next_batch = epoch, batch_index + 1
                 rng_per_rank = D.all_gather_object(_rng_state(), dist)
                 optimizer_state = D.optimizer_state(model, optimizer)  # every rank: a collective under FSDP
-                weights = _unsharded_copy(model, cfg, vocab_size) if fsdp else model
+                weights = _unsharded_copy(model, cfg, vocab_size, special["pad"]) if fsdp else model
                 if dist.is_main:
                     trainer_state = {
                         "optimizer": optimizer_state,
