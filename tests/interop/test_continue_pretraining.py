@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 
 import pytest
 import torch
@@ -61,7 +62,9 @@ def test_run_starts_from_the_imported_weights_and_resumes(tmp_path, imported, mo
     state = torch.load(out / "trainer_state.pt", weights_only=True)
     assert {float(s["step"]) for s in state["optimizer"]["state"].values()} == {2.0}  # a fresh optimiser
 
-    # Resuming the run keeps the imported shape (the preset's would not fit its checkpoint).
+    # Resuming keeps the imported shape (the preset's would not fit its checkpoint), and no longer needs
+    # the checkpoint it started from.
+    shutil.rmtree(imported.parent)
     assert cli_main([*_args(tmp_path, imported), "--train.steps", "3", "--train.lr", "1e-9", "--resume"]) == 0
     assert (tmp_path / "run" / "checkpoint-0000003").is_dir()
 

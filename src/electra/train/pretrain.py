@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 from torch import nn
 from tqdm.auto import tqdm
 
-from electra.config import PretrainConfig
+from electra.config import PretrainConfig, config_from_dict
 from electra.data import catalogue
 from electra.data.corpus import SkipReport, find_input_files, iter_documents
 from electra.data.prepare import PackingConfig, prepare_corpus
@@ -148,8 +148,6 @@ def adopt_initial_model(cfg: PretrainConfig) -> tuple[PretrainConfig, Path | Non
     cannot seed this run (fine-tuned, another objective, or positions shorter than data.max_seq_length)."""
     if not cfg.train.init_from:
         return cfg, None, None
-    from electra.config import config_from_dict
-
     key = "train.init_from"
     path = resolve_checkpoint(Path(cfg.train.init_from), pretrained=True)
     meta = read_meta(path)
@@ -193,27 +191,33 @@ def _unsharded_copy(model: nn.Module, cfg: PretrainConfig, vocab_size: int, pad_
     full = D.full_model_state(model)
     if not full:
         return None
-    copy = build_model(cfg, vocab_size, pad_id)
-    copy.load_state_dict(full)  # tied tensors (the shared embeddings) arrive twice with equal values
-    return copy
+    clone = build_model(cfg, vocab_size, pad_id)
+    clone.load_state_dict(full)  # tied tensors (the shared embeddings) arrive twice with equal values
+    return clone
 
 
 def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
     """Pretrain per ``cfg``; returns the last logged metrics. See the README for the CLI."""
-    cfg, init, init_meta = adopt_initial_model(cfg)
-    device = resolve_device(cfg.train.device)
-    dist = D.init_distributed(device.type)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-        torch.cuda.set_device(device)
-    t = cfg.train
-    out = Path(t.output_dir)
+    out = Path(cfg.train.output_dir)
     ckpt = latest_checkpoint(out)
     if resume and ckpt is None:
         raise ElectraError(f"--resume: no checkpoint in {out}")
     if not resume and ckpt is not None:
         raise ElectraError(f"{out} already holds checkpoints; pass --resume or choose another --train.output_dir")
     meta = read_meta(ckpt) if ckpt else None
+    init, init_meta = None, None
+    if cfg.train.init_from and meta:
+        # A resumed run started from train.init_from: its own checkpoint has that model shape.
+        cfg = copy.deepcopy(cfg)
+        cfg.model = config_from_dict(meta["config"]).model
+    elif cfg.train.init_from:
+        cfg, init, init_meta = adopt_initial_model(cfg)
+    device = resolve_device(cfg.train.device)
+    dist = D.init_distributed(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    t = cfg.train
     if meta:
         check_resume_config(cfg, meta["config"], ckpt)
     if t.batch_size % (dist.world_size * t.grad_accum):
