@@ -88,3 +88,12 @@ def test_checkpoints_that_cannot_seed_the_run(tmp_path, imported, monkeypatch, e
         pretrain(cfg, progress=False)
     assert "\n" not in str(e.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_show_config_shows_the_checkpoints_model(tmp_path, imported, monkeypatch, capsys):
+    import yaml
+
+    assert cli_main([*_args(tmp_path, imported), "--show-config"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    theirs = json.loads((imported / "config.json").read_text())["config"]["model"]
+    assert shown["model"] == theirs and shown["model"]["hidden_size"] == 32  # not the preset's 128

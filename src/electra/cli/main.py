@@ -71,6 +71,10 @@ def _cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> None:
             _apply(cfg, parse_overrides(overrides), "command line")
             cfg.validate()
     if args.show_config:
+        if cfg.train.init_from and not args.resume:
+            from electra.train.pretrain import adopt_initial_model
+
+            cfg = adopt_initial_model(cfg)[0]  # the model shape the run will have
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return
     for warning in cfg.warnings():
