@@ -23,7 +23,8 @@ def padded_vocab_size(n: int, multiple: int = 64) -> int:
 def build_model(cfg: PretrainConfig, vocab_size: int, pad_token_id: int = 0) -> nn.Module:
     """:class:`Electra` (generator + discriminator) or, for ``objective.kind == "mlm"``, a :class:`MaskedLM`.
 
-    ``pad_token_id`` is the tokenizer's [PAD] id: its embedding row stays zero and gets no gradient."""
+    ``pad_token_id`` is the tokenizer's [PAD] id: its embedding row starts at zero and the look-up passes
+    it no gradient."""
     encoder = cfg.model.encoder(vocab_size, pad_token_id)
     if cfg.objective.kind == "mlm":
         return MaskedLM(encoder)

@@ -118,9 +118,7 @@ def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[
 def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     """Load :func:`optimizer_state`'s output (every rank passes the whole of it; FSDP keeps its shard),
     or a plain ``optimizer.state_dict()`` keyed by parameter index (checkpoints before FSDP support)."""
-    if all(isinstance(k, int) for k in state.get("state", {})) and not any(
-        isinstance(p, str) for g in state.get("param_groups", []) for p in g["params"]
-    ):
+    if any(isinstance(p, int) for g in state["param_groups"] for p in g["params"]):
         optimizer.load_state_dict(state)
         return
     set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))

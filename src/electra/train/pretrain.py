@@ -23,6 +23,7 @@ from electra.data.prepare import PackingConfig, prepare_corpus
 from electra.data.shards import TokenShards, batch_iterator
 from electra.data.tokenizer import load_tokenizer, save_tokenizer, special_token_ids, train_wordpiece
 from electra.errors import ElectraError
+from electra.models import TransformerEncoder
 from electra.pretraining.builder import build_model, build_objective, padded_vocab_size, resolve_checkpoint
 from electra.train import distributed as D
 from electra.train.checkpoint import (
@@ -179,9 +180,9 @@ def adopt_initial_model(cfg: PretrainConfig) -> tuple[PretrainConfig, Path | Non
     return adopted, path, meta
 
 
-def _encoders(model: nn.Module) -> list[nn.Module]:
+def _encoders(model: nn.Module) -> list[TransformerEncoder]:
     """The transformer encoders of a pretraining model (generator and discriminator, or the MLM's one)."""
-    return [m for m in model.modules() if hasattr(m, "layers") and isinstance(m.layers, nn.ModuleList)]
+    return [m for m in model.modules() if isinstance(m, TransformerEncoder)]
 
 
 def _unsharded_copy(model: nn.Module, cfg: PretrainConfig, vocab_size: int, pad_id: int) -> nn.Module | None:
@@ -324,7 +325,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         (out / "config.yaml").write_text(_yaml_dump(cfg.to_dict()))
         tqdm.write(
             f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if fsdp else ''} | "
-            f"{n_params / 1e6:.2f}M parameters{f' from {init}' if init and not ckpt else ''} | "
+            f"{n_params / 1e6:.2f}M parameters{f' from {init}' if init else ''} | "
             f"{len(shards):,} sequences of {shards.max_seq_length} | vocab {tokenizer.get_vocab_size():,}"
         )
 
@@ -382,7 +383,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             if step % t.save_every == 0 or step == t.steps:
                 next_epoch, next_batch = epoch, batch_index + 1
                 rng_per_rank = D.all_gather_object(_rng_state(), dist)
-                optimizer_state = D.optimizer_state(model, optimizer)  # every rank: a collective under FSDP
+                # Under FSDP gathering the state is a collective (every rank); otherwise rank 0's is enough.
+                optimizer_state = D.optimizer_state(model, optimizer) if fsdp or dist.is_main else None
                 weights = _unsharded_copy(model, cfg, vocab_size, special["pad"]) if fsdp else model
                 if dist.is_main:
                     trainer_state = {
