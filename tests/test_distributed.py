@@ -33,6 +33,7 @@ from electra.pretraining import masking
 from electra.pretraining import objective as objective_mod
 from electra.pretraining.builder import build_model, build_objective
 from electra.train import pretrain as pretrain_mod
+from electra.train.metrics import read_metrics
 
 WORLD = 2
 GLOBAL_BATCH = 8
@@ -297,6 +298,7 @@ def test_fsdp_trains_like_ddp_and_resumes_on_one(tmp_path, monkeypatch):
     """``--train.fsdp true`` under torchrun: the same weights as DDP after the same steps (sharding changes
     where tensors live, not the maths), one checkpoint with the whole model, resumable in one process."""
     corpus = write_corpus(tmp_path / "c.txt", n_docs=60)
+    held_out = write_corpus(tmp_path / "held.txt", n_docs=20, seed=7)
     cache = tmp_path / "cache"
     env = {**os.environ, "ELECTRA_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(WORLD)]
@@ -304,7 +306,8 @@ def test_fsdp_trains_like_ddp_and_resumes_on_one(tmp_path, monkeypatch):
 
     def common(out: Path) -> list[str]:  # not -q: rank 0 prints whether it shards
         return ["pretrain", "--preset", "tiny", *MICRO, *no_dropout, "--data.corpus", str(corpus),
-                "-o", str(out), "--train.save_every", "3", "--train.grad_accum", "2"]  # fmt: skip
+                "--data.eval_corpus", str(held_out), "-o", str(out), "--train.save_every", "3",
+                "--train.grad_accum", "2"]  # fmt: skip
 
     runs = {}
     for name, extra in (("ddp", []), ("fsdp", ["--train.fsdp", "true"])):
@@ -320,11 +323,14 @@ def test_fsdp_trains_like_ddp_and_resumes_on_one(tmp_path, monkeypatch):
     assert ddp.keys() == fsdp.keys()
     for k in ddp:  # both accumulate two micro-batches per rank (no_sync / set_requires_gradient_sync)
         torch.testing.assert_close(fsdp[k], ddp[k], atol=1e-6, rtol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
-    metrics = [[json.loads(ln) for ln in (runs[n] / "metrics.jsonl").read_text().splitlines()] for n in runs]
+    metrics = [read_metrics(runs[n] / "metrics.jsonl") for n in runs]
     assert [r["step"] for r in metrics[1]] == [1, 2, 3]
     for a, b in zip(*metrics, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-5)
+    # held-out evaluation at the checkpoint: FSDP's sharded forward gives DDP's figures
+    assert metrics[1][2]["eval_loss"] == pytest.approx(metrics[0][2]["eval_loss"], rel=1e-5)
+    assert metrics[1][2]["eval_disc_acc"] == pytest.approx(metrics[0][2]["eval_disc_acc"], rel=1e-5)
     state = torch.load(runs["fsdp"] / "checkpoint-0000003" / "trainer_state.pt", weights_only=True)
     assert all(isinstance(k, str) for k in state["optimizer"]["state"])  # keyed by name: any world size loads it
 

@@ -88,6 +88,47 @@ def test_mlm_objective_runs(tmp_path):
     assert meta["config"]["objective"]["random_token_prob"] == 0.1
 
 
+def test_held_out_evaluation_is_logged_and_leaves_training_unchanged(tmp_path):
+    corpus = write_corpus(tmp_path / "c.txt", n_docs=300)
+    held = ("--data.eval_fraction", "0.2", "--train.save_every", "6")
+    often = tmp_path / "often"
+    pretrain_mod.pretrain(micro_config(corpus, often, 6, *held, "--train.eval_every", "2"), progress=False)
+    once = tmp_path / "once"
+    last = pretrain_mod.pretrain(micro_config(corpus, once, 6, *held), progress=False)  # at the checkpoint only
+
+    rows = {r["step"]: r for r in read_metrics(often / "metrics.jsonl")}
+    assert [s for s in rows if "eval_loss" in rows[s]] == [2, 4, 6]
+    assert "loss" in rows[6] and "eval_disc_loss" in rows[6]  # training and held-out rows of a step merge
+    assert rows[2]["eval_mlm_loss"] != rows[6]["eval_mlm_loss"]
+    once_rows = {r["step"]: r for r in read_metrics(once / "metrics.jsonl")}
+    assert [s for s in once_rows if "eval_loss" in once_rows[s]] == [6]
+    # Evaluating neither draws from the training RNG nor leaves dropout off: the weights are identical,
+    # and the evaluation itself is deterministic (same masks, no dropout).
+    a = load_file(often / "checkpoint-0000006" / "model.safetensors")
+    b = load_file(once / "checkpoint-0000006" / "model.safetensors")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert last["eval_loss"] == rows[6]["eval_loss"]
+
+
+def test_held_out_evaluation_on_separate_text(tmp_path, micro_cli):
+    corpus = write_corpus(tmp_path / "c.txt", n_docs=120)
+    other = write_corpus(tmp_path / "other.txt", n_docs=30, seed=5)
+    out = tmp_path / "out"
+    proc = micro_cli("--data.corpus", str(corpus), "--data.eval_corpus", str(other), "-o", str(out),
+                     "--train.steps", "2", "--train.eval_every", "1")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "held out" in proc.stderr + proc.stdout
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in rows if "eval_loss" in r] == [1, 2]
+    proc = micro_cli("--data.corpus", str(corpus), "--data.eval_corpus", str(other), "--data.eval_fraction", "0.1",
+                     "-o", str(tmp_path / "both"))  # fmt: skip
+    assert_one_line_error(proc, r"data.eval_fraction = 0.1 .*not together with data.eval_corpus")
+    proc = micro_cli("--data.corpus", str(corpus), "--data.eval_corpus", str(tmp_path / "nowhere.txt"),
+                     "-o", str(tmp_path / "missing"))  # fmt: skip
+    assert_one_line_error(proc, "nowhere.txt")
+
+
 def run_cli(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "electra.cli.main", *args], capture_output=True, text=True, cwd=cwd, timeout=1800

@@ -65,6 +65,10 @@ class DataSection:
     shard_size: int = 100_000
     cache_dir: str | None = None  # prepared shards; default: <cache>/prepared
     num_workers: int = 2
+    # Held-out evaluation (off when both are empty): a fraction of the corpus' sequences kept out of
+    # training, or separate text (files, dirs or catalogue names) prepared with the run's tokenizer.
+    eval_fraction: float = 0.0
+    eval_corpus: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -94,6 +98,8 @@ class TrainSection:
     output_dir: str = "runs/electra"
     log_every: int = 10
     save_every: int = 1000
+    eval_every: int = 0  # steps between held-out evaluations; 0 = at every checkpoint
+    eval_sequences: int = 2048  # at most this many held-out sequences per evaluation
     keep_checkpoints: int = 3
     tensorboard: bool = True
 
@@ -134,6 +140,7 @@ class PretrainConfig:
             ("data.single_segment_prob", 0 <= d.single_segment_prob <= 1),
             ("data.shard_size", d.shard_size > 0),
             ("data.num_workers", d.num_workers >= 0),
+            ("data.eval_fraction", 0 <= d.eval_fraction < 1 and not (d.eval_fraction and d.eval_corpus)),
             ("train.batch_size", t.batch_size > 0),
             ("train.grad_accum", t.grad_accum > 0 and t.batch_size % t.grad_accum == 0),
             ("train.steps", t.steps > 0),
@@ -148,6 +155,8 @@ class PretrainConfig:
             ("train.compile_mode", t.compile_mode in ("default", "reduce-overhead", "max-autotune")),
             ("train.log_every", t.log_every > 0),
             ("train.save_every", t.save_every > 0),
+            ("train.eval_every", t.eval_every >= 0),
+            ("train.eval_sequences", t.eval_sequences > 0),
             ("train.keep_checkpoints", t.keep_checkpoints > 0),
         ]
         for key, ok in checks:
@@ -184,6 +193,7 @@ def _range_hint(key: str, cfg: PretrainConfig) -> str:
         "objective.kind": " (expected 'electra' or 'mlm')",
         "train.precision": " (expected auto, bf16 or fp32)",
         "model.generator_multiplier": " (expected in (0, 1])",
+        "data.eval_fraction": " (expected in [0, 1), and not together with data.eval_corpus)",
     }
     return hints.get(key, "")
 

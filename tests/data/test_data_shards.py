@@ -138,3 +138,29 @@ def test_corpus_too_small(tmp_path):
     shards = TokenShards(make_shards(tmp_path / "s", shard_sizes=(3, 2)))
     with pytest.raises(ElectraError, match="corpus too small: 5 examples < batch size 6"):
         next(batch_iterator(shards, 3, seed=0, world_size=2, num_workers=0))
+
+
+def test_holdout_split_is_a_seeded_partition_into_runs_of_rows(tmp_path):
+    from electra.data.shards import HOLDOUT_BLOCK, RowSubset, holdout_split
+
+    n = 10 * HOLDOUT_BLOCK + 17  # 11 runs, the last one short
+    train, held = holdout_split(n, 0.2, seed=0)
+    assert len(held) in (2 * HOLDOUT_BLOCK, HOLDOUT_BLOCK + 17)  # two runs
+    assert np.array_equal(np.sort(np.concatenate([train, held])), np.arange(n))
+    assert not set(train.tolist()) & set(held.tolist())
+    starts = held[np.r_[True, np.diff(held) > 1]]
+    assert all(s % HOLDOUT_BLOCK == 0 for s in starts)  # whole runs, never a scatter of single rows
+    again_train, again_held = holdout_split(n, 0.2, seed=0)
+    assert np.array_equal(held, again_held) and np.array_equal(train, again_train)
+    assert any(not np.array_equal(held, holdout_split(n, 0.2, seed=s)[1]) for s in (1, 2, 3))
+    with pytest.raises(ElectraError, match="leaves no held-out data"):
+        holdout_split(n, 0.01, seed=0)
+    with pytest.raises(ElectraError, match="data.eval_fraction must be between 0 and 1"):
+        holdout_split(n, 1.0, seed=0)
+
+    # Batches over the training subset read exactly its rows: one epoch (no drop) covers them, none held out.
+    shards = TokenShards(make_shards(tmp_path / "s", shard_sizes=(300, 250, n - 550)))
+    subset = RowSubset(shards, train)
+    batches = PretrainBatches(subset, batch_size=len(train) // 7, seed=3, drop_last=False)
+    seen = np.concatenate([row_ids(batches[g]) for g in range(len(batches))])
+    assert set(seen.tolist()) == set(train.tolist())

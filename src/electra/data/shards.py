@@ -102,6 +102,53 @@ class TokenShards:
         return out
 
 
+class RowSubset:
+    """Some rows of a :class:`TokenShards`, re-indexed from 0 (e.g. the training or the held-out part)."""
+
+    def __init__(self, shards: TokenShards, rows: np.ndarray) -> None:
+        self.shards = shards
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.directory = shards.directory
+        self.max_seq_length = shards.max_seq_length
+        self.vocab_size = shards.vocab_size
+        self.pad_id = shards.pad_id
+        self.sep_id = shards.sep_id
+        self.cls_id = shards.cls_id
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, indices: np.ndarray | int) -> np.ndarray:
+        """Rows at the given subset indices, in the order given."""
+        return self.shards[self.rows[indices]]
+
+
+HOLDOUT_BLOCK = 64  # held-out rows come in runs of this many consecutive sequences
+
+
+def holdout_split(num_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split row indices ``0..num_rows-1`` into (training rows, held-out rows), both sorted.
+
+    Rows are packed in corpus order and an example never crosses documents, so the held-out part is made
+    of whole runs of ``HOLDOUT_BLOCK`` consecutive rows, drawn from a seeded permutation of the runs: only
+    documents cut by a run's two ends are shared with training, and the draw spreads over the corpus.
+    """
+    if not 0 < fraction < 1:
+        raise ElectraError(f"data.eval_fraction must be between 0 and 1, got {fraction!r}")
+    blocks = -(-num_rows // HOLDOUT_BLOCK)
+    n_held = round(blocks * fraction)
+    if n_held < 1 or n_held >= blocks:
+        raise ElectraError(
+            f"data.eval_fraction = {fraction} of {num_rows:,} sequences ({blocks} runs of {HOLDOUT_BLOCK}) "
+            f"leaves {'no held-out' if n_held < 1 else 'no training'} data; change the fraction or add text"
+        )
+    chosen = np.zeros(blocks, dtype=bool)
+    chosen[np.random.default_rng([seed, 0x4E1D]).permutation(blocks)[:n_held]] = True
+    held = np.repeat(chosen, HOLDOUT_BLOCK)[:num_rows]
+    rows = np.arange(num_rows, dtype=np.int64)
+    return rows[~held], rows[held]
+
+
 def derive_inputs(ids: torch.Tensor, sep_id: int, pad_id: int = 0) -> dict[str, torch.Tensor]:
     """Model inputs from packed token ids [..., L]: ``input_ids`` (int64), ``attention_mask`` (bool,
     False at padding) and ``token_type_ids`` (int64: 0 up to and including the first [SEP], 1 after it,

@@ -96,6 +96,17 @@ def apply_fsdp(root: nn.Module, blocks: Iterable[nn.Module]) -> None:
     fully_shard(root)
 
 
+def reshard(model: nn.Module) -> None:
+    """Return FSDP units to their sharded parameters after a forward without backward (evaluation): the
+    root unit keeps its parameters gathered after forward, expecting a backward pass that never comes,
+    and the optimiser and state-dict helpers need the sharded ones. A no-op without FSDP."""
+    from torch.distributed.fsdp import FSDPModule
+
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            module.reshard()
+
+
 def local_value(x: torch.Tensor) -> torch.Tensor:
     """A plain tensor for ``x`` (a DTensor, e.g. the gradient norm under FSDP, is gathered)."""
     return x.full_tensor() if isinstance(x, DTensor) else x

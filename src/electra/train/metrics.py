@@ -38,18 +38,20 @@ class MetricsLogger:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Rows of a metrics JSONL file (keeping only the last row for each step, e.g. after a resume)."""
+    """Rows of a metrics JSONL file, one per step: rows of one step merge (training and held-out metrics),
+    later values winning (after a resume, the re-run steps' values)."""
     rows: dict[int, dict] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 row = json.loads(line)
-                rows[row["step"]] = row
+                rows.setdefault(row["step"], {}).update(row)
     return [rows[k] for k in sorted(rows)]
 
 
 def plot_curves(metrics_path: Path, out_png: Path, keys: tuple[str, ...], title: str = "") -> Path | None:
-    """Plot the given metric columns against step, one panel each; returns the PNG path."""
+    """Plot the given metric columns against step, one panel each, with the held-out values (``eval_`` +
+    key) as a second line where there are any; returns the PNG path."""
     rows = read_metrics(metrics_path)
     keys = tuple(k for k in keys if any(k in r for r in rows))
     if not rows or not keys:
@@ -62,7 +64,11 @@ def plot_curves(metrics_path: Path, out_png: Path, keys: tuple[str, ...], title:
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys):
         pts = [(r["step"], r[key]) for r in rows if key in r]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts])
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label="training")
+        held = [(r["step"], r[f"eval_{key}"]) for r in rows if f"eval_{key}" in r]
+        if held:
+            ax.plot([p[0] for p in held], [p[1] for p in held], "o-", label="held-out")
+            ax.legend()
         ax.set_title(key)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -20,7 +20,7 @@ from electra.config import PretrainConfig, config_from_dict
 from electra.data import catalogue
 from electra.data.corpus import SkipReport, find_input_files, iter_documents
 from electra.data.prepare import PackingConfig, prepare_corpus
-from electra.data.shards import TokenShards, batch_iterator
+from electra.data.shards import RowSubset, TokenShards, batch_iterator, derive_inputs, holdout_split
 from electra.data.tokenizer import load_tokenizer, save_tokenizer, special_token_ids, train_wordpiece
 from electra.errors import ElectraError
 from electra.models import TransformerEncoder
@@ -47,6 +47,7 @@ LOCKED_KEYS = (
     "data.lowercase",
     "data.max_seq_length",
     "data.doc_per_line",
+    "data.eval_fraction",
     "train.batch_size",
     "train.seed",
 )
@@ -69,10 +70,10 @@ def autocast_context(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
-def resolve_corpus(cfg: PretrainConfig) -> list[Path]:
-    """Catalogue names become cached files; everything else is a path."""
+def resolve_corpus(entries: list[str]) -> list[Path]:
+    """The text files of ``data.corpus``-style entries: catalogue names become cached files, the rest paths."""
     paths: list[Path] = []
-    for entry in cfg.data.corpus:
+    for entry in entries:
         paths.append(catalogue.fetch(entry) if entry in catalogue.CATALOGUE else Path(entry))
     return find_input_files(paths)
 
@@ -232,7 +233,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     # (WordPiece training is not deterministic, so ranks training their own would disagree on ids).
     tokenizer_json = None
     if dist.is_main:
-        files = resolve_corpus(cfg)
+        files = resolve_corpus(cfg.data.corpus)
+        eval_files = resolve_corpus(cfg.data.eval_corpus) if cfg.data.eval_corpus else []
         if ckpt or init:
             tokenizer = load_tokenizer((ckpt or init) / "tokenizer.json")
         else:
@@ -240,7 +242,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         tokenizer_json = tokenizer.to_str()
     tokenizer_json = D.broadcast_object(tokenizer_json, dist)
     if not dist.is_main:
-        files = resolve_corpus(cfg)
+        files = resolve_corpus(cfg.data.corpus)
+        eval_files = resolve_corpus(cfg.data.eval_corpus) if cfg.data.eval_corpus else []
         tokenizer = Tokenizer.from_str(tokenizer_json)
     special = special_token_ids(tokenizer)
     packing = PackingConfig(
@@ -254,10 +257,12 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     )
     if dist.is_main:
         shard_dir = prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=progress)
+        eval_dir = prepare_corpus(eval_files, tokenizer, cache / "prepared", packing, progress) if eval_files else None
     D.barrier(dist)
     if not dist.is_main:
         shard_dir = prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=False)
-    shards = TokenShards(shard_dir)
+        eval_dir = prepare_corpus(eval_files, tokenizer, cache / "prepared", packing, False) if eval_files else None
+    shards, eval_data = split_held_out(TokenShards(shard_dir), eval_dir, cfg, dist)
 
     # An imported model keeps its own (perhaps unpadded) vocabulary size, and so does a run started from one.
     given = meta or init_meta
@@ -295,6 +300,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
 
     per_rank = t.batch_size // dist.world_size
     batches_per_epoch = len(shards) // t.batch_size
+    eval_every = t.eval_every or t.save_every
     if batches_per_epoch and batch_index >= batches_per_epoch:
         epoch, batch_index = epoch + 1, 0
     batches = batch_iterator(
@@ -326,7 +332,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         tqdm.write(
             f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if fsdp else ''} | "
             f"{n_params / 1e6:.2f}M parameters{f' from {init}' if init else ''} | "
-            f"{len(shards):,} sequences of {shards.max_seq_length} | vocab {tokenizer.get_vocab_size():,}"
+            f"{len(shards):,} sequences of {shards.max_seq_length}"
+            f"{f' (+{len(eval_data) * dist.world_size:,} held out)' if eval_data is not None else ''} | "
+            f"vocab {tokenizer.get_vocab_size():,}"
         )
 
     bar = tqdm(total=t.steps, initial=step, disable=not (progress and dist.is_main), unit="step", dynamic_ncols=True)
@@ -380,6 +388,13 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
                 sums, count = {}, 0
                 tokens.zero_()
                 t_log = time.perf_counter()
+            if eval_data is not None and (step % eval_every == 0 or step == t.steps):
+                held = evaluate(objective, eval_data, per_rank, device, t.precision, t.seed, dist)
+                logger.log(step, held)
+                last.update(held)
+                if dist.is_main and progress:
+                    tqdm.write(f"step {step}: held-out " + ", ".join(
+                        f"{k[5:]} {v:.4f}" for k, v in held.items() if k[5:] in _SHOWN))
             if step % t.save_every == 0 or step == t.steps:
                 next_epoch, next_batch = epoch, batch_index + 1
                 rng_per_rank = D.all_gather_object(_rng_state(), dist)
@@ -407,6 +422,66 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             tqdm.write(f"electra: checkpoints in {out}; loss curves in {png}")
     D.shutdown(dist)
     return last
+
+
+_SHOWN = ("loss", "mlm_loss", "disc_loss", "gen_acc", "disc_acc")
+
+
+def split_held_out(
+    shards: TokenShards, eval_dir: Path | None, cfg: PretrainConfig, dist: D.DistInfo
+) -> tuple[TokenShards | RowSubset, RowSubset | None]:
+    """The training rows, and this rank's held-out rows (``None`` without held-out evaluation).
+
+    ``data.eval_fraction`` keeps whole runs of the corpus' sequences out of training (see
+    :func:`holdout_split`); ``data.eval_corpus`` is separate text. At most ``train.eval_sequences`` held-out
+    sequences are used, the same on every call, split evenly over the ranks (FSDP needs equal counts)."""
+    seed = cfg.train.seed
+    if cfg.data.eval_fraction:
+        train_rows, held_rows = holdout_split(len(shards), cfg.data.eval_fraction, seed)
+        held: TokenShards | RowSubset = RowSubset(shards, held_rows)
+        shards = RowSubset(shards, train_rows)
+    elif eval_dir is not None:
+        held = TokenShards(eval_dir)
+    else:
+        return shards, None
+    rows = np.arange(len(held), dtype=np.int64)
+    if len(rows) > cfg.train.eval_sequences:
+        rows = np.sort(np.random.default_rng([seed, 0xE7A1]).choice(rows, cfg.train.eval_sequences, replace=False))
+    rows = rows[: len(rows) - len(rows) % dist.world_size]
+    if not len(rows):
+        raise ElectraError(f"held-out data has fewer sequences ({len(held)}) than processes ({dist.world_size})")
+    return shards, RowSubset(held, rows[dist.rank :: dist.world_size])
+
+
+def evaluate(
+    objective: nn.Module, data: RowSubset, batch_size: int, device: torch.device, precision: str, seed: int,
+    dist: D.DistInfo,
+) -> dict[str, float]:
+    """The objective's metrics on held-out rows (prefixed ``eval_``), averaged over rows and ranks.
+
+    Dropout is off and masks and samples come from a fixed seed, so every call sees the same masked
+    positions; the global RNG and the training mode are left as they were, so training is unaffected."""
+    was_training = objective.training
+    objective.eval()
+    sums: dict[str, torch.Tensor] = {}
+    devices = [device] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed + 7919)
+            for start in range(0, len(data), batch_size):
+                rows = data[np.arange(start, min(start + batch_size, len(data)))]
+                batch = derive_inputs(torch.from_numpy(rows.astype(np.int64)), data.sep_id, data.pad_id)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with autocast_context(device, precision):
+                    result = objective(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+                for k, v in result.items():
+                    sums[k] = sums.get(k, 0) + v.detach().float() * len(rows)
+    finally:
+        D.reshard(objective)
+        objective.train(was_training)
+    keys = sorted(sums)
+    means = D.all_reduce_mean(torch.stack([sums[k] for k in keys]) / len(data), dist)
+    return {f"eval_{k}": round(float(v), 5) for k, v in zip(keys, means.tolist())}
 
 
 def _yaml_dump(data: dict) -> str:
