@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -118,7 +119,7 @@ def test_held_out_evaluation_on_separate_text(tmp_path, micro_cli):
     proc = micro_cli("--data.corpus", str(corpus), "--data.eval_corpus", str(other), "-o", str(out),
                      "--train.steps", "2", "--train.eval_every", "1")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "held out" in proc.stderr + proc.stdout
+    assert re.search(r"\| held-out evaluation on \d+ \|", proc.stdout), proc.stdout
     rows = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in rows if "eval_loss" in r] == [1, 2]
     proc = micro_cli("--data.corpus", str(corpus), "--data.eval_corpus", str(other), "--data.eval_fraction", "0.1",
@@ -127,6 +128,10 @@ def test_held_out_evaluation_on_separate_text(tmp_path, micro_cli):
     proc = micro_cli("--data.corpus", str(corpus), "--data.eval_corpus", str(tmp_path / "nowhere.txt"),
                      "-o", str(tmp_path / "missing"))  # fmt: skip
     assert_one_line_error(proc, "nowhere.txt")
+    (tmp_path / "blank.txt").write_text("\n\n")
+    proc = micro_cli("--data.corpus", str(corpus), "--data.eval_corpus", str(tmp_path / "blank.txt"),
+                     "-o", str(tmp_path / "blank"))  # fmt: skip
+    assert_one_line_error(proc, "data.eval_corpus: corpus is empty")
 
 
 def run_cli(*args, cwd=None):

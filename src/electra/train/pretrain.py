@@ -257,11 +257,11 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     )
     if dist.is_main:
         shard_dir = prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=progress)
-        eval_dir = prepare_corpus(eval_files, tokenizer, cache / "prepared", packing, progress) if eval_files else None
+        eval_dir = _prepare_eval_corpus(eval_files, tokenizer, cache, packing, progress)
     D.barrier(dist)
     if not dist.is_main:
         shard_dir = prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=False)
-        eval_dir = prepare_corpus(eval_files, tokenizer, cache / "prepared", packing, False) if eval_files else None
+        eval_dir = _prepare_eval_corpus(eval_files, tokenizer, cache, packing, False)
     shards, eval_data = split_held_out(TokenShards(shard_dir), eval_dir, cfg, dist)
 
     # An imported model keeps its own (perhaps unpadded) vocabulary size, and so does a run started from one.
@@ -332,8 +332,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         tqdm.write(
             f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if fsdp else ''} | "
             f"{n_params / 1e6:.2f}M parameters{f' from {init}' if init else ''} | "
-            f"{len(shards):,} sequences of {shards.max_seq_length}"
-            f"{f' (+{len(eval_data) * dist.world_size:,} held out)' if eval_data is not None else ''} | "
+            f"{len(shards):,} training sequences of {shards.max_seq_length} | "
+            f"{f'held-out evaluation on {len(eval_data) * dist.world_size:,} | ' if eval_data is not None else ''}"
             f"vocab {tokenizer.get_vocab_size():,}"
         )
 
@@ -422,6 +422,18 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             tqdm.write(f"electra: checkpoints in {out}; loss curves in {png}")
     D.shutdown(dist)
     return last
+
+
+def _prepare_eval_corpus(
+    files: list[Path], tokenizer: Tokenizer, cache: Path, packing: PackingConfig, progress: bool
+) -> Path | None:
+    """Prepared shards of ``data.eval_corpus`` (None without one); its errors name the key."""
+    if not files:
+        return None
+    try:
+        return prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=progress)
+    except ElectraError as e:
+        raise ElectraError(f"data.eval_corpus: {e}") from None
 
 
 _SHOWN = ("loss", "mlm_loss", "disc_loss", "gen_acc", "disc_acc")
