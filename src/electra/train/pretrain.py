@@ -38,6 +38,9 @@ from electra.train.metrics import MetricsLogger, plot_curves
 from electra.train.optim import build_adamw, recipe_lr, set_step_hyperparameters
 
 # Settings that must not change when a run is resumed (they change the model or the data order).
+# The metrics drawn in loss_curves.png and printed after a held-out evaluation.
+_HEADLINE = ("loss", "mlm_loss", "disc_loss", "gen_acc", "disc_acc")
+
 LOCKED_KEYS = (
     "model.*",
     "objective.*",
@@ -71,7 +74,10 @@ def autocast_context(device: torch.device, precision: str):
 
 
 def resolve_corpus(entries: list[str]) -> list[Path]:
-    """The text files of ``data.corpus``-style entries: catalogue names become cached files, the rest paths."""
+    """The text files of ``data.corpus``-style entries: catalogue names become cached files, the rest paths
+    (no entries, no files)."""
+    if not entries:
+        return []
     paths: list[Path] = []
     for entry in entries:
         paths.append(catalogue.fetch(entry) if entry in catalogue.CATALOGUE else Path(entry))
@@ -233,8 +239,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     # (WordPiece training is not deterministic, so ranks training their own would disagree on ids).
     tokenizer_json = None
     if dist.is_main:
-        files = resolve_corpus(cfg.data.corpus)
-        eval_files = resolve_corpus(cfg.data.eval_corpus) if cfg.data.eval_corpus else []
+        files, eval_files = resolve_corpus(cfg.data.corpus), resolve_corpus(cfg.data.eval_corpus)
         if ckpt or init:
             tokenizer = load_tokenizer((ckpt or init) / "tokenizer.json")
         else:
@@ -242,8 +247,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         tokenizer_json = tokenizer.to_str()
     tokenizer_json = D.broadcast_object(tokenizer_json, dist)
     if not dist.is_main:
-        files = resolve_corpus(cfg.data.corpus)
-        eval_files = resolve_corpus(cfg.data.eval_corpus) if cfg.data.eval_corpus else []
+        files, eval_files = resolve_corpus(cfg.data.corpus), resolve_corpus(cfg.data.eval_corpus)
         tokenizer = Tokenizer.from_str(tokenizer_json)
     special = special_token_ids(tokenizer)
     packing = PackingConfig(
@@ -372,11 +376,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             step += 1
             bar.update(1)
             if step % t.log_every == 0 or step == t.steps:
-                keys = sorted(sums)
-                stacked = D.all_reduce_mean(torch.stack([sums[k] for k in keys]) / count, dist)
                 elapsed = time.perf_counter() - t_log
                 tok = float(D.all_reduce_mean(tokens, dist)) * dist.world_size
-                last = {k: round(float(v), 5) for k, v in zip(keys, stacked.tolist())}
+                last = _mean_over_ranks(sums, count, dist)
                 last.update(lr=lr, tokens_per_s=round(tok / elapsed, 1), epoch=epoch)
                 logger.log(step, last)
                 bar.set_postfix(
@@ -394,7 +396,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
                 last.update(held)
                 if dist.is_main and progress:
                     tqdm.write(f"step {step}: held-out " + ", ".join(
-                        f"{k[5:]} {v:.4f}" for k, v in held.items() if k[5:] in _SHOWN))
+                        f"{k[5:]} {v:.4f}" for k, v in held.items() if k[5:] in _HEADLINE))
             if step % t.save_every == 0 or step == t.steps:
                 next_epoch, next_batch = epoch, batch_index + 1
                 rng_per_rank = D.all_gather_object(_rng_state(), dist)
@@ -416,8 +418,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         bar.close()
         logger.close()
     if dist.is_main:
-        keys = ("loss", "mlm_loss", "disc_loss", "gen_acc", "disc_acc")
-        png = plot_curves(out / "metrics.jsonl", out / "loss_curves.png", keys, f"{cfg.objective.kind} pretraining")
+        title = f"{cfg.objective.kind} pretraining"
+        png = plot_curves(out / "metrics.jsonl", out / "loss_curves.png", _HEADLINE, title)
         if png and progress:
             tqdm.write(f"electra: checkpoints in {out}; loss curves in {png}")
     D.shutdown(dist)
@@ -434,9 +436,6 @@ def _prepare_eval_corpus(
         return prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=progress)
     except ElectraError as e:
         raise ElectraError(f"data.eval_corpus: {e}") from None
-
-
-_SHOWN = ("loss", "mlm_loss", "disc_loss", "gen_acc", "disc_acc")
 
 
 def split_held_out(
@@ -491,9 +490,14 @@ def evaluate(
     finally:
         D.reshard(objective)
         objective.train(was_training)
+    return _mean_over_ranks(sums, len(data), dist, prefix="eval_")
+
+
+def _mean_over_ranks(sums: dict[str, torch.Tensor], count: int, dist: D.DistInfo, prefix: str = "") -> dict[str, float]:
+    """``sums / count`` averaged over ranks (one all-reduce for all metrics), as rounded floats."""
     keys = sorted(sums)
-    means = D.all_reduce_mean(torch.stack([sums[k] for k in keys]) / len(data), dist)
-    return {f"eval_{k}": round(float(v), 5) for k, v in zip(keys, means.tolist())}
+    means = D.all_reduce_mean(torch.stack([sums[k] for k in keys]) / count, dist)
+    return {f"{prefix}{k}": round(float(v), 5) for k, v in zip(keys, means.tolist())}
 
 
 def _yaml_dump(data: dict) -> str:
