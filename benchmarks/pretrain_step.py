@@ -5,6 +5,10 @@ replaced-token detection, loss = MLM + 50 x disc, shared embeddings, global-norm
 AdamW, bf16 autocast on CUDA. The peer follows the usual transformers-based implementation:
 boolean-mask masking (data-dependent shapes) and the generator's logits over every position.
 
+Both run in the training engine that ``electra pretrain`` runs (``electra.train.engine.Trainer``: the
+learning-rate schedule written into device tensors, ``train_step``, metrics accumulated on the device),
+with the same AdamW builder; only data loading is left out (one batch, already on the device).
+
     python benchmarks/pretrain_step.py                   # Small and Base on the GPU, table at the end
     python benchmarks/pretrain_step.py --shape small --variants ours-compile,peer-compile
     python benchmarks/pretrain_step.py --smoke           # tiny shapes on CPU (CI)
@@ -13,8 +17,8 @@ boolean-mask masking (data-dependent shapes) and the generator's logits over eve
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
+import itertools
 import statistics
 import sys
 import time
@@ -24,8 +28,11 @@ import torch
 import torch.nn.functional as F
 
 from electra.models import Electra, ElectraConfig, EncoderConfig
-from electra.pretraining import ObjectiveConfig, ReplacedTokenDetection
-from electra.train.optim import build_adamw
+from electra.objectives import ObjectiveConfig, ReplacedTokenDetection
+from electra.recipes.pretrain.run import objective_forward
+from electra.train.engine import Trainer
+from electra.train.optim import build_adamw, param_groups
+from electra.train.parallel import Parallel
 
 PEAK_TFLOPS = {"H100": 800.0, "H200": 790.0}  # measured bf16 dense matmul, see benchmarks/README.md
 
@@ -73,8 +80,7 @@ def model_flops(shape: Shape) -> float:
 def build_ours(shape: Shape, device: torch.device):
     torch.manual_seed(0)
     model = Electra(ElectraConfig(shape.disc, shape.gen_mult)).to(device)
-    if shape.disc.vocab_size % 64:
-        pass  # the CLI pads the vocabulary to a multiple of 64; the benchmark keeps the paper's 30522
+    # The CLI pads the vocabulary to a multiple of 64; the benchmark keeps the paper's 30522.
     obj = ReplacedTokenDetection(model.generator, model.discriminator, [0, 101, 102, 103], 103, ObjectiveConfig())
     obj.to(device)
     return model, obj
@@ -98,12 +104,22 @@ def build_peer(shape: Shape, device: torch.device):
     gen = ElectraForMaskedLM(hf(cfg.generator)).to(device)
     gen.electra.embeddings = disc.electra.embeddings  # shared embeddings, as in the paper
     gen.generator_lm_head.weight = disc.electra.embeddings.word_embeddings.weight
-    return torch.nn.ModuleDict({"gen": gen, "disc": disc})
+    return PeerObjective(gen, disc)
 
 
-def peer_loss(pair, input_ids, attention_mask):
+class PeerObjective(torch.nn.Module):
+    """The peer's generator and discriminator, with its loss as ``forward``."""
+
+    def __init__(self, gen: torch.nn.Module, disc: torch.nn.Module):
+        super().__init__()
+        self.gen, self.disc = gen, disc
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": peer_loss(self.gen, self.disc, input_ids, attention_mask)}
+
+
+def peer_loss(gen, disc, input_ids, attention_mask):
     """The common transformers-based recipe: Bernoulli masking with boolean indexing, full-vocab logits."""
-    gen, disc = pair["gen"], pair["disc"]
     special = (input_ids == 0) | (input_ids == 101) | (input_ids == 102)
     prob = torch.full(input_ids.shape, 0.15, device=input_ids.device).masked_fill(special, 0.0)
     masked = torch.bernoulli(prob).bool()
@@ -136,57 +152,54 @@ def make_batch(shape: Shape, device: torch.device):
     return ids.to(device), mask.to(device)
 
 
+def build_trainer(name: str, shape: Shape, device: torch.device) -> Trainer:
+    """The engine around this project's objective (``ours*``) or the peer's (``peer*``), compiled as named."""
+    if name.startswith("ours"):
+        model, root = build_ours(shape, device)
+        forward = objective_forward
+    else:
+        model = root = build_peer(shape, device)
+        forward = lambda module, b: module(b["input_ids"], b["attention_mask"])  # noqa: E731
+    graphs = name == "ours-graphs"  # compiled, forward and backward replayed as CUDA graphs
+    module = root
+    if "compile" in name or graphs:
+        module = torch.compile(root, mode="reduce-overhead" if graphs else "default")
+    parallel = Parallel(module, model, cudagraphs=graphs and device.type == "cuda")
+    optimizer = build_adamw(param_groups(model, 0.01))
+    return Trainer(model=model, parallel=parallel, forward=forward, optimizer=optimizer, schedule=lambda s: 1e-4,
+                   total_steps=0, device=device)  # fmt: skip
+
+
+def run_steps(trainer: Trainer, batches, steps: int) -> None:
+    """``steps`` more steps of the engine's loop, waited for."""
+    trainer.total_steps += steps
+    trainer.fit(batches)
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def run_variant(name: str, shape: Shape, device: torch.device, steps: int, warmup: int) -> dict:
     ids, mask = make_batch(shape, device)
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    batches = itertools.repeat((0, 0, batch))
     cuda = device.type == "cuda"
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
-    if name.startswith("ours"):
-        model, obj = build_ours(shape, device)
-        if name == "ours-graphs":  # compiled, forward and backward captured as CUDA graphs
-            fn = torch.compile(obj, mode="reduce-overhead")
-        else:
-            fn = torch.compile(obj) if "compile" in name else obj
-        params = model
-        loss_fn = lambda: fn(ids, mask)["loss"]  # noqa: E731
-    else:
-        pair = build_peer(shape, device)
-        fn = torch.compile(peer_loss) if "compile" in name else peer_loss
-        params = pair
-        loss_fn = lambda: fn(pair, ids, mask)  # noqa: E731
-    opt = build_adamw(params, 0.01)
-    for g in opt.param_groups:
-        g["lr"] = 1e-4
-
-    def step():
-        if cuda:
-            torch.compiler.cudagraph_mark_step_begin()
-        with amp:
-            loss = loss_fn()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return loss.detach()
-
-    losses = [float(step()) for _ in range(warmup)]
+    trainer = build_trainer(name, shape, device)
+    run_steps(trainer, batches, 1)
+    first_loss = trainer.collect_metrics()["loss"]
+    run_steps(trainer, batches, warmup - 1)
     if cuda:
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(max(1, steps // 10)):
         t0 = time.perf_counter()
-        for _ in range(10):
-            last = step()
-        if cuda:
-            torch.cuda.synchronize()
+        run_steps(trainer, batches, 10)
         times.append((time.perf_counter() - t0) / 10)
-    losses.append(float(last))
     ms = statistics.median(times) * 1e3
-    out = {"variant": name, "shape": shape.name, "ms": ms, "seq_s": shape.batch / ms * 1e3, "loss": losses[-1],
-           "first_loss": losses[0]}  # fmt: skip
+    out = {"variant": name, "shape": shape.name, "ms": ms, "seq_s": shape.batch / ms * 1e3,
+           "loss": trainer.collect_metrics()["loss"], "first_loss": first_loss}  # fmt: skip
     if cuda:
         out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-        out["gpu_ms"] = gpu_busy_ms(step)
+        out["gpu_ms"] = gpu_busy_ms(lambda: run_steps(trainer, batches, 1))
     return out
 
 
@@ -197,7 +210,6 @@ def gpu_busy_ms(step, n: int = 5) -> float:
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(n):
             step()
-        torch.cuda.synchronize()
     total_us = sum(e.self_device_time_total for e in prof.key_averages() if e.device_type.name == "CUDA")
     return total_us / n / 1e3
 

@@ -7,7 +7,7 @@ import torch
 from core_helpers import random_batch
 
 from electra.models import Electra
-from electra.pretraining import ObjectiveConfig, ReplacedTokenDetection
+from electra.objectives import ObjectiveConfig, ReplacedTokenDetection
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

@@ -2,9 +2,9 @@ import dataclasses
 
 import pytest
 
-from electra.config import PRESETS, ModelSection, build_config, config_from_dict, parse_overrides
-from electra.errors import ElectraError
+from electra.core.errors import ElectraError
 from electra.models import ElectraConfig, EncoderConfig
+from electra.recipes.pretrain.config import PRESETS, ModelSection, build_config, config_from_dict, parse_overrides
 
 
 def test_presets_match_the_paper():

@@ -27,12 +27,14 @@ from test_pretrain import MICRO, write_corpus
 from torch import nn
 
 from electra.cli.main import main as cli_main
-from electra.config import build_config
+from electra.core.runtime import derived_seed
 from electra.data.shards import PretrainBatches
-from electra.pretraining import masking
-from electra.pretraining import objective as objective_mod
-from electra.pretraining.builder import build_model, build_objective
-from electra.train import pretrain as pretrain_mod
+from electra.objectives import masked_lm as masked_lm_mod
+from electra.objectives import rtd as rtd_mod
+from electra.recipes.pretrain import run as pretrain_mod
+from electra.recipes.pretrain.build import build_model, build_objective
+from electra.recipes.pretrain.config import build_config
+from electra.tokens import masking, sampling
 from electra.train.metrics import read_metrics
 
 WORLD = 2
@@ -112,7 +114,7 @@ class RowwiseRandomness:
         rows = [logits[i : i + 1] for i in range(len(logits))]
         gens = [torch.Generator().manual_seed(s + 1) for s in self.seeds]
         samples = [
-            masking.gumbel_sample(r, temperature, generator=g)
+            sampling.gumbel_sample(r, temperature, generator=g)
             for r, g in zip(rows, gens, strict=True)
         ]
         return torch.cat(samples)
@@ -143,7 +145,7 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         rr = RowwiseRandomness()
-        objective_mod.mask_tokens, objective_mod.gumbel_sample = rr.mask_tokens, rr.gumbel_sample
+        masked_lm_mod.mask_tokens, rtd_mod.gumbel_sample = rr.mask_tokens, rr.gumbel_sample
         objective = build_micro_objective()
         ddp = nn.parallel.DistributedDataParallel(objective)
         grads = {}
@@ -196,8 +198,8 @@ def test_two_process_ddp_step_has_the_gradients_of_one_process(tmp_path, monkeyp
     per_rank = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
     rr = RowwiseRandomness()
-    monkeypatch.setattr(objective_mod, "mask_tokens", rr.mask_tokens)
-    monkeypatch.setattr(objective_mod, "gumbel_sample", rr.gumbel_sample)
+    monkeypatch.setattr(masked_lm_mod, "mask_tokens", rr.mask_tokens)
+    monkeypatch.setattr(rtd_mod, "gumbel_sample", rr.gumbel_sample)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -289,9 +291,9 @@ def test_torchrun_two_ranks_then_resume_on_one(tmp_path, monkeypatch):
 
 def test_a_rank_has_its_own_random_stream() -> None:
     """Ranks > 0 reseed from (seed, rank, step): distinct per rank, independent of the world size."""
-    seeds = {pretrain_mod._rank_seed(42, r, 0) for r in range(1, 8)}
+    seeds = {derived_seed(42, r, 0) for r in range(1, 8)}
     assert len(seeds) == 7 and all(0 <= s < 2**63 for s in seeds)
-    assert pretrain_mod._rank_seed(42, 1, 0) != pretrain_mod._rank_seed(42, 1, 100)
+    assert derived_seed(42, 1, 0) != derived_seed(42, 1, 100)
 
 
 def test_fsdp_trains_like_ddp_and_resumes_on_one(tmp_path, monkeypatch):
@@ -338,7 +340,7 @@ def test_fsdp_trains_like_ddp_and_resumes_on_one(tmp_path, monkeypatch):
     assert cli_main([*common(runs["fsdp"]), "--train.steps", "4", "--resume"]) == 0
     state = torch.load(runs["fsdp"] / "checkpoint-0000004" / "trainer_state.pt", weights_only=True)
     assert {float(s["step"]) for s in state["optimizer"]["state"].values()} == {4.0}
-    exp_avg = state["optimizer"]["state"]["discriminator.encoder.layers.0.attention.query.weight"]["exp_avg"]
-    assert exp_avg.shape == fsdp["discriminator.encoder.layers.0.attention.query.weight"].shape  # unsharded
+    exp_avg = state["optimizer"]["state"]["discriminator.encoder.layers.0.attention.qkv.weight"]["exp_avg"]
+    assert exp_avg.shape == fsdp["discriminator.encoder.layers.0.attention.qkv.weight"].shape  # unsharded
     after = load_file(runs["fsdp"] / "checkpoint-0000004" / "model.safetensors")
     assert any(not torch.equal(after[k], fsdp[k]) for k in fsdp)

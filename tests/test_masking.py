@@ -1,7 +1,7 @@
 import torch
 from core_helpers import random_batch
 
-from electra.pretraining import mask_tokens, num_mask_slots
+from electra.tokens import mask_tokens, num_mask_slots
 
 SPECIAL = torch.tensor([0, 2, 3, 4])
 MASK_ID = 4

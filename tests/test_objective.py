@@ -3,7 +3,8 @@ import torch.nn.functional as F
 from core_helpers import random_batch
 
 from electra.models import Electra, MaskedLM
-from electra.pretraining import MaskedLanguageModeling, ObjectiveConfig, ReplacedTokenDetection, gumbel_sample
+from electra.objectives import MaskedLanguageModeling, ObjectiveConfig, ReplacedTokenDetection
+from electra.tokens import gumbel_sample
 
 NEVER = [0, 2, 3, 4]
 

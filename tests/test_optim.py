@@ -1,9 +1,11 @@
 import math
 
+import pytest
 import torch
 
 from electra.models import Electra
-from electra.train.optim import build_adamw, param_groups, recipe_lr, set_step_hyperparameters
+from electra.train.distributed import load_optimizer_state, optimizer_state
+from electra.train.optim import PINNED_STEP, build_adamw, load_state, param_groups, recipe_lr, set_lr, with_step_count
 
 
 def test_schedule_warmup_and_decay_overlap():
@@ -24,20 +26,21 @@ def test_no_decay_for_bias_and_layer_norm(tiny_electra_config):
     assert total == len(list(model.parameters()))  # shared embeddings appear once
 
 
-def _reference_steps(bias_correction: bool):
+def _reference_steps(bias_correction: bool, fused: bool | None):
+    """torch's AdamW as built here against the update written out by hand, over 6 steps of changing lr."""
     torch.manual_seed(0)
     lin = torch.nn.Linear(4, 3)
     params = {n: p.detach().clone() for n, p in lin.named_parameters()}
     m = {n: torch.zeros_like(p) for n, p in params.items()}
     v = {n: torch.zeros_like(p) for n, p in params.items()}
-    opt = build_adamw(lin, 0.01, fused=False)
+    opt = build_adamw(param_groups(lin, 0.01), bias_correction=bias_correction, fused=fused)
     for step in range(6):
         lr = 0.05 * (step + 1)
         x = torch.randn(8, 4)
         lin.zero_grad()
         lin(x).pow(2).sum().backward()
         grads = {n: p.grad.clone() for n, p in lin.named_parameters()}
-        set_step_hyperparameters(opt, lr, step, bias_correction)
+        set_lr(opt, lr)
         opt.step()
         for n in params:
             g, t = grads[n], step + 1
@@ -49,37 +52,85 @@ def _reference_steps(bias_correction: bool):
         for n, p in lin.named_parameters():
             torch.testing.assert_close(p.detach(), params[n], atol=2e-6, rtol=1e-5)
             p.data.copy_(params[n])  # keep both paths on the same trajectory
+    return opt
 
 
-def test_adamw_without_bias_correction_matches_official_update():
-    _reference_steps(bias_correction=False)
+@pytest.mark.parametrize("fused", [None, True], ids=["default", "fused"])
+def test_adamw_without_bias_correction_matches_official_update(fused):
+    opt = _reference_steps(bias_correction=False, fused=fused)
+    assert {float(s["step"]) for s in opt.state.values()} == {PINNED_STEP}  # the counter never moves
 
 
 def test_adamw_with_bias_correction_matches_textbook_update():
-    _reference_steps(bias_correction=True)
+    opt = _reference_steps(bias_correction=True, fused=None)
+    assert {float(s["step"]) for s in opt.state.values()} == {6.0}
 
 
-def test_optimizer_state_by_name_and_by_index_both_load(tiny_electra_config):
-    """Checkpoints key the optimiser state by parameter name (any world size, DDP or FSDP, loads it);
-    the index-keyed ``optimizer.state_dict()`` of older checkpoints still loads."""
-    from electra.train.distributed import load_optimizer_state, optimizer_state
+def test_learning_rate_lives_in_tensors_scaled_per_group():
+    lin = torch.nn.Linear(2, 2)
+    groups = [{"params": [lin.weight], "lr_scale": 0.5}, {"params": [lin.bias]}]
+    opt = build_adamw(groups)
+    tensors = [g["lr"] for g in opt.param_groups]
+    set_lr(opt, 0.1)
+    assert [g["lr"] is t for g, t in zip(opt.param_groups, tensors, strict=True)] == [True, True]  # same tensors
+    assert [float(g["lr"]) for g in opt.param_groups] == pytest.approx([0.05, 0.1])
 
-    torch.manual_seed(0)
-    model = Electra(tiny_electra_config)
-    opt = build_adamw(model)
-    for g in opt.param_groups:
-        g["lr"] = 1e-3
+
+def _stepped(model):
+    opt = build_adamw(param_groups(model, 0.01))
+    set_lr(opt, 1e-3)
     for p in model.parameters():
         p.grad = torch.randn_like(p)
     opt.step()
-    by_name = optimizer_state(model, opt)
-    model.zero_grad(set_to_none=True)  # as when a run resumes
-    assert "discriminator.encoder.layers.0.attention.query.weight" in by_name["state"]
-    for saved in (by_name, opt.state_dict()):
-        fresh = build_adamw(model)
-        load_optimizer_state(model, fresh, saved)
+    model.zero_grad(set_to_none=True)
+    return opt
+
+
+def test_optimizer_state_by_name_and_by_index_both_load(tiny_electra_config):
+    """Checkpoints key the optimiser state by parameter name (any world size, DDP or FSDP, loads it), with
+    the real step count; the index-keyed ``optimizer.state_dict()`` of older checkpoints still loads. Only
+    per-parameter state is loaded: hyper-parameters stay the new run's."""
+    torch.manual_seed(0)
+    model = Electra(tiny_electra_config)
+    opt = _stepped(model)
+    by_name = with_step_count(optimizer_state(model, opt), 7, bias_correction=False)
+    assert "discriminator.encoder.layers.0.attention.qkv.weight" in by_name["state"]
+    assert {float(s["step"]) for s in by_name["state"].values()} == {7.0}
+    by_index = opt.state_dict()
+    by_index["param_groups"][0]["eps"] = 123.0  # a saved hyper-parameter must not win
+    for saved in (by_name, by_index):
+        fresh = build_adamw(param_groups(model, 0.01))
+        load_state(fresh, lambda s=saved, f=fresh: load_optimizer_state(model, f, s))
         a, b = opt.state_dict(), fresh.state_dict()
         assert a["state"].keys() == b["state"].keys()
         for k in a["state"]:
             assert torch.equal(a["state"][k]["exp_avg_sq"], b["state"][k]["exp_avg_sq"])
-        assert [g["base_eps"] for g in b["param_groups"]] == [g["base_eps"] for g in a["param_groups"]]
+            assert float(b["state"][k]["step"]) == PINNED_STEP
+        assert [g["eps"] for g in fresh.param_groups] == [1e-6, 1e-6]
+        assert all(isinstance(g["lr"], torch.Tensor) for g in fresh.param_groups)
+
+
+def test_optimizer_state_of_separate_query_key_value_loads_fused(tiny_electra_config):
+    """A name-keyed optimiser state saved before the fused projection (query / key / value moments apart)
+    loads into the fused model: the moments are stacked like the weights."""
+    torch.manual_seed(0)
+    model = Electra(tiny_electra_config)
+    opt = _stepped(model)
+    state = optimizer_state(model, opt)
+    legacy = {"state": {}, "param_groups": []}
+    for name, s in state["state"].items():
+        if ".qkv." not in name:
+            legacy["state"][name] = s
+            continue
+        for i, part in enumerate(("query", "key", "value")):
+            legacy["state"][name.replace("qkv", part)] = {k: v.chunk(3)[i] if v.dim() else v for k, v in s.items()}
+    for g in state["param_groups"]:
+        names = []
+        for n in g["params"]:
+            names += [n.replace("qkv", p) for p in ("query", "key", "value")] if ".qkv." in n else [n]
+        legacy["param_groups"].append({**g, "params": names})
+    fresh = build_adamw(param_groups(model, 0.01))
+    load_state(fresh, lambda: load_optimizer_state(model, fresh, legacy))
+    again = optimizer_state(model, fresh)
+    for name, s in state["state"].items():
+        assert torch.equal(again["state"][name]["exp_avg"], s["exp_avg"]), name

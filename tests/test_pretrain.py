@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from electra.config import build_config
-from electra.train import pretrain as pretrain_mod
+from electra.recipes.pretrain import run as pretrain_mod
+from electra.recipes.pretrain.config import build_config
 from electra.train.metrics import read_metrics
 
 WORDS = (
@@ -52,18 +52,18 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeyp
     pretrain_mod.pretrain(micro_config(corpus, straight, 8, "--train.save_every", "4"), progress=False)
 
     killed = tmp_path / "killed"
-    real_save = pretrain_mod.save_checkpoint
+    real_save = pretrain_mod.save_training_checkpoint
 
-    def save_then_die(out, step, *a, **k):
-        path = real_save(out, step, *a, **k)
-        if step == 4:
+    def save_then_die(trainer, *a, **k):
+        path = real_save(trainer, *a, **k)
+        if trainer.step == 4:
             raise KeyboardInterrupt  # the process is killed right after the step-4 checkpoint
         return path
 
-    monkeypatch.setattr(pretrain_mod, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(pretrain_mod, "save_training_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         pretrain_mod.pretrain(micro_config(corpus, killed, 8, "--train.save_every", "4"), progress=False)
-    monkeypatch.setattr(pretrain_mod, "save_checkpoint", real_save)
+    monkeypatch.setattr(pretrain_mod, "save_training_checkpoint", real_save)
     assert [p.name for p in killed.glob("checkpoint-*")] == ["checkpoint-0000004"]
     pretrain_mod.pretrain(micro_config(corpus, killed, 8, "--train.save_every", "4"), resume=True, progress=False)
 
@@ -86,7 +86,9 @@ def test_mlm_objective_runs(tmp_path):
     last = pretrain_mod.pretrain(micro_config(corpus, out, 3, "--objective.kind", "mlm"), progress=False)
     assert "disc_loss" not in last and last["mlm_loss"] > 0
     meta = json.loads((out / "checkpoint-0000003" / "config.json").read_text())
-    assert meta["config"]["objective"]["random_token_prob"] == 0.1
+    assert meta["model_class"] == "MaskedLM"
+    saved = json.loads((out / "checkpoint-0000003" / "train_config.json").read_text())
+    assert saved["objective"]["random_token_prob"] == 0.1
 
 
 def test_held_out_evaluation_is_logged_and_leaves_training_unchanged(tmp_path):
@@ -238,7 +240,7 @@ def test_pad_token_need_not_be_id_zero(tmp_path):
     generator's tied output layer moves it, by ~lr per step)."""
     from safetensors.torch import load_file
 
-    from electra.pretraining.builder import load_pretrained
+    from electra.models import load_checkpoint
 
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("".join(f"{t}\n" for t in ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]", ".", *WORDS]))
@@ -248,5 +250,5 @@ def test_pad_token_need_not_be_id_zero(tmp_path):
     table = load_file(out / "checkpoint-0000002" / "model.safetensors")
     word = table["discriminator.encoder.embeddings.word_embeddings.weight"]
     assert float(word[3].abs().max()) < 0.005 and float(word[0].std()) > 0.01  # row 0 is [UNK], a normal row
-    pre = load_pretrained(out)
+    pre = load_checkpoint(out)
     assert pre.discriminator.encoder.embeddings.word_embeddings.padding_idx == 3

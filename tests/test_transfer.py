@@ -13,9 +13,9 @@ import random
 
 from test_pretrain import MICRO
 
-from electra.config import build_config
-from electra.finetune import FinetuneConfig, TaskSpec, finetune
-from electra.train import pretrain as pretrain_mod
+from electra.recipes.finetune import FinetuneConfig, TaskSpec, finetune
+from electra.recipes.pretrain import run as pretrain_mod
+from electra.recipes.pretrain.config import build_config
 
 
 def _made_up_words(n: int, rng: random.Random) -> list[str]:

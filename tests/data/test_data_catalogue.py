@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import electra.data.catalogue as catalogue
+from electra.core.errors import ElectraError
 from electra.data.catalogue import CATALOGUE, cache_dir, describe, fetch
 from electra.data.corpus import iter_documents
-from electra.errors import ElectraError
 
 
 @pytest.fixture(scope="session")

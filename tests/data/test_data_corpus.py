@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from electra.core.errors import ElectraError
 from electra.data.corpus import SkipReport, find_input_files, iter_documents, split_sentences
-from electra.errors import ElectraError
 
 
 def test_blank_line_blocks_and_doc_per_line(tmp_path):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import electra.data.prepare as prepare_mod
+from electra.core.errors import ElectraError
 from electra.data.prepare import PackingConfig, SequencePacker, prepare_corpus
 from electra.data.tokenizer import SPECIAL_TOKENS, load_tokenizer
-from electra.errors import ElectraError
 
 CLS, SEP, PAD = 2, 3, 0
 

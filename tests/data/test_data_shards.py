@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from electra.core.errors import ElectraError
 from electra.data.shards import PretrainBatches, TokenShards, batch_iterator, derive_inputs, epoch_permutation
-from electra.errors import ElectraError
 
 L = 8
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from electra.core.errors import ElectraError
 from electra.data.tokenizer import (
     SPECIAL_TOKENS,
     load_tokenizer,
@@ -10,7 +11,6 @@ from electra.data.tokenizer import (
     tokenizer_fingerprint,
     train_wordpiece,
 )
-from electra.errors import ElectraError
 
 WORDS = (
     "the cat sat on mat and dog ran far away from house while children played in garden with ball "

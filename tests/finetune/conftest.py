@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 from ft_helpers import corpus_texts, sentiment_rows, write_jsonl
 
-from electra.config import PretrainConfig
-from electra.data.tokenizer import special_token_ids, train_wordpiece
-from electra.pretraining.builder import build_model, padded_vocab_size
-from electra.train.checkpoint import save_checkpoint
+from electra.data.tokenizer import train_wordpiece
+from electra.recipes.pretrain.build import build_model, padded_vocab_size
+from electra.recipes.pretrain.config import PretrainConfig
 
 
 @pytest.fixture(scope="session")
@@ -27,14 +26,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     vocab = padded_vocab_size(tok.get_vocab_size())
     torch.manual_seed(0)
     model = build_model(cfg, vocab)
-    vocab_txt = "".join(f"{w}\n" for w, _ in sorted(tok.get_vocab().items(), key=lambda kv: kv[1]))
-    return save_checkpoint(
-        root,
-        0,
-        model,
-        {"config": cfg.to_dict(), "vocab_size": vocab, "special_ids": special_token_ids(tok)},
-        {"tokenizer.json": tok.to_str(), "vocab.txt": vocab_txt},
-    )
+    return model.save_pretrained(root / "checkpoint-0000000", tok)
 
 
 @pytest.fixture(scope="session")

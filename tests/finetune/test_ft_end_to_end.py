@@ -8,8 +8,8 @@ import json
 import pytest
 from ft_helpers import ner_sentences, write_conll
 
-from electra.finetune import FinetuneConfig, TaskSpec, evaluate, finetune, load_finetuned, predict
-from electra.finetune.cli import register
+from electra.cli.finetune import register
+from electra.recipes.finetune import FinetuneConfig, TaskSpec, evaluate, finetune, load_finetuned, predict
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,8 +182,8 @@ def test_discriminator_imported_from_hugging_face_format_fine_tunes(
     and starts from exactly the imported encoder weights."""
     import torch
 
-    from electra.finetune.loading import load_base_encoder
-    from electra.interop.hf import export_hf, import_hf
+    from electra.interop import export_hf, import_hf
+    from electra.recipes.finetune.loading import load_base_encoder
 
     dirs = export_hf(tiny_checkpoint, tmp_path / "hf")
     imported, _ = import_hf(dirs["discriminator"], tmp_path / "imported")

@@ -8,10 +8,10 @@ import json
 import pytest
 from ft_helpers import sentiment_rows, write_jsonl
 
+from electra.cli.finetune import register
 from electra.cli.main import main
-from electra.errors import ElectraError
-from electra.finetune import FinetuneConfig, TaskSpec, evaluate, finetune
-from electra.finetune.cli import register
+from electra.core.errors import ElectraError
+from electra.recipes.finetune import FinetuneConfig, TaskSpec, evaluate, finetune
 
 
 def _cfg(tiny_checkpoint, tmp_path, **kw) -> FinetuneConfig:

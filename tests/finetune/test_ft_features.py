@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from electra.finetune.features import (
+from electra.recipes.finetune.features import (
     IGNORE_INDEX,
     SpecialIds,
     char_span_to_tokens,
@@ -16,8 +16,8 @@ from electra.finetune.features import (
     length_grouped_batches,
     window_starts,
 )
-from electra.finetune.qa import postprocess_qa
-from electra.finetune.tasks import QAExample, TextExample, TokenExample
+from electra.recipes.finetune.qa import postprocess_qa
+from electra.recipes.finetune.spec import QAExample, TextExample, TokenExample
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from electra.finetune.metrics import (
+from electra.recipes.finetune.metrics import (
     classification_metrics,
     entity_metrics,
     normalize_answer,

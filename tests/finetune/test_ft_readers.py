@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from electra.errors import ElectraError
-from electra.finetune import schemes
-from electra.finetune.readers import read_conll, read_examples, read_squad, read_text_examples
-from electra.finetune.tasks import TaskSpec
+from electra.core.errors import ElectraError
+from electra.recipes.finetune import schemes
+from electra.recipes.finetune.readers import read_conll, read_squad, read_text_examples
+from electra.recipes.finetune.spec import TaskSpec
+from electra.recipes.finetune.tasks import task_for
 
 
 def test_glue_style_pair_columns_detected(tmp_path):
@@ -26,7 +27,7 @@ def test_glue_style_pair_columns_detected(tmp_path):
 def test_configurable_columns_csv_and_headerless_tsv(tmp_path):
     f = tmp_path / "d.csv"
     f.write_text('review,stars,id\n"good, really",4.5,1\nbad,1,2\n')
-    r = read_text_examples(f, TaskSpec("regression", text_column="review", label_column="stars"))
+    r = read_text_examples(f, TaskSpec("regression", text_column="review", label_column="stars"), numeric_labels=True)
     assert [(e.text, e.label) for e in r.examples] == [("good, really", 4.5), ("bad", 1.0)]
     assert r.spec.text_pair_column == "none"
     g = tmp_path / "cola.tsv"
@@ -61,7 +62,7 @@ def test_table_errors_are_one_line_and_name_the_file(tmp_path, content, spec, me
     f = tmp_path / "d.csv"
     f.write_text(content)
     with pytest.raises(ElectraError, match=message) as e:
-        read_text_examples(f, spec)
+        task_for(spec).read(str(f), True, None)
     assert "\n" not in str(e.value) and "d.csv" in str(e.value)
 
 
@@ -159,7 +160,7 @@ def test_squad_offset_mismatch_and_other_errors(tmp_path):
         read_squad(f, TaskSpec("qa"))
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ElectraError, match="bad.json is not valid JSON"):
-        read_examples(tmp_path / "bad.json", TaskSpec("qa"))
+        task_for(TaskSpec("qa")).read(str(tmp_path / "bad.json"), True, None)
 
 
 def test_huggingface_dataset_saved_to_disk(tmp_path):
@@ -175,10 +176,10 @@ def test_huggingface_dataset_saved_to_disk(tmp_path):
         }
     )
     ds.save_to_disk(str(tmp_path / "ds"))
-    r = read_examples(str(tmp_path / "ds"), TaskSpec(), default_split="train")
+    r = task_for(TaskSpec()).read(str(tmp_path / "ds"), True, "train")
     assert [(e.text, e.label) for e in r.examples] == [("good", "pos"), ("bad", "neg")]
     with pytest.raises(ElectraError, match="has no split 'validation'"):
-        read_examples(str(tmp_path / "ds"), TaskSpec(), default_split="validation")
+        task_for(TaskSpec()).read(str(tmp_path / "ds"), True, "validation")
 
 
 def test_huggingface_without_datasets_is_a_clear_error(tmp_path, monkeypatch):
@@ -195,4 +196,4 @@ def test_huggingface_without_datasets_is_a_clear_error(tmp_path, monkeypatch):
     (tmp_path / "ds" / "dataset_dict.json").write_text("{}")
     monkeypatch.setattr(builtins, "__import__", no_datasets)
     with pytest.raises(ElectraError, match="needs the Hugging Face `datasets` package"):
-        read_examples(str(tmp_path / "ds"), TaskSpec())
+        task_for(TaskSpec()).read(str(tmp_path / "ds"), True, None)

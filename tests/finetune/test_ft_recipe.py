@@ -5,19 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from electra.finetune.heads import FinetuneModel
-from electra.finetune.recipe import (
+from electra.models import EncoderConfig, TaskModel, TaskModelConfig
+from electra.recipes.finetune.recipe import (
     build_optimizer,
     default_layer_decay,
     default_lr,
     layerwise_param_groups,
     parameter_depth,
-    set_learning_rates,
 )
-from electra.models import EncoderConfig
+from electra.train.optim import recipe_lr, set_lr
 
 
-def _model(layers: int = 3) -> FinetuneModel:
+def _model(layers: int = 3) -> TaskModel:
     cfg = EncoderConfig(
         vocab_size=50,
         hidden_size=16,
@@ -27,13 +26,13 @@ def _model(layers: int = 3) -> FinetuneModel:
         embedding_size=8,
         max_position_embeddings=32,
     )
-    return FinetuneModel(cfg, "classification", num_labels=3)
+    return TaskModel(TaskModelConfig(cfg, "sequence", num_labels=3))
 
 
 def test_official_depths():
     assert parameter_depth("encoder.embeddings.word_embeddings.weight", 3) == 0
     assert parameter_depth("encoder.projection.weight", 3) == 0  # embedding projection goes with embeddings
-    assert parameter_depth("encoder.layers.0.attention.query.weight", 3) == 1
+    assert parameter_depth("encoder.layers.0.attention.qkv.weight", 3) == 1
     assert parameter_depth("encoder.layers.2.ffn_norm.bias", 3) == 3
     assert parameter_depth("head.out.weight", 3) == 5  # L + 2
 
@@ -42,17 +41,15 @@ def test_layerwise_groups_get_the_right_rates():
     model = _model(layers=3)
     lr, decay = 1e-3, 0.8
     opt = build_optimizer(model, 3, decay)
-    set_learning_rates(opt, step=10, peak=lr, warmup_steps=10, total_steps=20, bias_correction=True)
+    set_lr(opt, recipe_lr(10, lr, 10, 20))
     base = lr * (1 - 10 / 20)  # warm-up done, half-way through the linear decay
     rate = {}
     for g in opt.param_groups:
         for name in g["names"]:
-            rate[name] = g["lr"]
+            rate[name] = float(g["lr"])
     assert rate["head.out.weight"] == pytest.approx(base)
-    assert rate["encoder.layers.2.attention.query.weight"] == pytest.approx(
-        base * decay**2
-    )  # top layer: decay^2
-    assert rate["encoder.layers.1.attention.query.weight"] == pytest.approx(base * decay**3)
+    assert rate["encoder.layers.2.attention.qkv.weight"] == pytest.approx(base * decay**2)  # top layer: decay^2
+    assert rate["encoder.layers.1.attention.qkv.weight"] == pytest.approx(base * decay**3)
     assert rate["encoder.layers.0.ffn_norm.weight"] == pytest.approx(base * decay**4)
     assert rate["encoder.embeddings.word_embeddings.weight"] == pytest.approx(base * decay**5)
     assert rate["encoder.projection.weight"] == pytest.approx(base * decay**5)
@@ -72,7 +69,10 @@ def test_weight_decay_spares_biases_and_norms():
 
 def test_warmup_then_linear_decay():
     opt = build_optimizer(_model(1), 1, 1.0)
-    seen = [set_learning_rates(opt, s, 1.0, 10, 100, bias_correction=True) for s in (0, 5, 10, 55, 100)]
+    seen = []
+    for s in (0, 5, 10, 55, 100):
+        set_lr(opt, recipe_lr(s, 1.0, 10, 100))
+        seen.append(float(opt.param_groups[-1]["lr"]))  # the head's group
     assert seen == pytest.approx([0.0, 0.5 * 0.95, 0.9, 0.45, 0.0])
 
 
@@ -90,6 +90,6 @@ def test_classification_head_is_dropout_plus_linear_on_cls():
     assert [type(m).__name__ for m in model.head.children()] == ["Dropout", "Linear"]
     ids = torch.randint(5, 50, (2, 7))
     mask = torch.ones_like(ids, dtype=torch.bool)
-    out = model({"input_ids": ids, "attention_mask": mask})["logits"]
+    out = model(ids, mask)["logits"]
     hidden = model.encoder(ids, mask)
     assert torch.allclose(out, model.head.out(hidden[:, 0]))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from electra.core.errors import ElectraError
 from electra.data import task_catalogue as tc
-from electra.errors import ElectraError
 
 
 def _rt_csv() -> bytes:

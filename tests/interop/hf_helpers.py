@@ -6,10 +6,9 @@ from pathlib import Path
 
 import torch
 
-from electra.config import PretrainConfig
 from electra.data.tokenizer import special_token_ids
-from electra.pretraining.builder import build_model, build_objective, padded_vocab_size
-from electra.train.checkpoint import save_checkpoint
+from electra.recipes.pretrain.build import build_model, build_objective, padded_vocab_size
+from electra.recipes.pretrain.config import PretrainConfig
 
 WORDS = (
     "the cat sat on a mat and the dog ran far away from the house while children played in the garden "
@@ -82,7 +81,4 @@ def write_checkpoint(root: Path, cfg: PretrainConfig, tok, trained: bool = False
     if trained:
         train_a_little(model, cfg, tok)
     model.eval()
-    vocab = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
-    meta = {"config": cfg.to_dict(), "vocab_size": vocab_size, "special_ids": special_token_ids(tok)}
-    files = {"tokenizer.json": tok.to_str(pretty=True), "vocab.txt": "".join(f"{w}\n" for w, _ in vocab)}
-    return save_checkpoint(root, 5, model, meta, files), model
+    return model.save_pretrained(root / "checkpoint-0000005", tok), model

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from test_hf_import import VOCAB, _electra_pair
 
 from electra.cli.main import main as cli_main
-from electra.errors import ElectraError
+from electra.core.errors import ElectraError
 from electra.interop import import_hf
 
 WORDS = [f"w{i}" for i in range(80)]
@@ -51,9 +51,11 @@ def test_run_starts_from_the_imported_weights_and_resumes(tmp_path, imported, mo
     out = tmp_path / "run" / "checkpoint-0000002"
     meta = json.loads((out / "config.json").read_text())
     theirs = json.loads((imported / "config.json").read_text())
-    assert meta["vocab_size"] == VOCAB  # the import's unpadded vocabulary
-    assert meta["config"]["model"] == theirs["config"]["model"]
-    assert meta["config"]["train"]["init_from"] == str(imported)
+    assert meta["model_config"] == theirs["model_config"]  # the import's shape
+    assert meta["model_config"]["discriminator"]["vocab_size"] == VOCAB  # and unpadded vocabulary
+    assert meta["initialised_from"] == str(imported)
+    saved = json.loads((out / "train_config.json").read_text())
+    assert saved["train"]["init_from"] == str(imported) and saved["model"]["hidden_size"] == 32
     assert (out / "tokenizer.json").read_text() == (imported / "tokenizer.json").read_text()
     start, now = load_file(imported / "model.safetensors"), load_file(out / "model.safetensors")
     assert start.keys() == now.keys()
@@ -79,8 +81,8 @@ def test_run_starts_from_the_imported_weights_and_resumes(tmp_path, imported, mo
 )
 def test_checkpoints_that_cannot_seed_the_run(tmp_path, imported, monkeypatch, extra, message):
     monkeypatch.setenv("ELECTRA_CACHE", str(tmp_path / "cache"))
-    from electra.config import build_config
-    from electra.train.pretrain import pretrain
+    from electra.recipes.pretrain import pretrain
+    from electra.recipes.pretrain.config import build_config
 
     overrides = [*_overrides(tmp_path, imported), *extra, "--train.output_dir", str(tmp_path / "run")]
     cfg = build_config("tiny", None, overrides)
@@ -95,5 +97,10 @@ def test_show_config_shows_the_checkpoints_model(tmp_path, imported, monkeypatch
 
     assert cli_main([*_args(tmp_path, imported), "--show-config"]) == 0
     shown = yaml.safe_load(capsys.readouterr().out)
-    theirs = json.loads((imported / "config.json").read_text())["config"]["model"]
-    assert shown["model"] == theirs and shown["model"]["hidden_size"] == 32  # not the preset's 128
+    theirs = json.loads((imported / "config.json").read_text())["model_config"]
+    disc = theirs["discriminator"]
+    assert {k: shown["model"][k] for k in ("hidden_size", "num_layers", "max_position_embeddings")} == {
+        k: disc[k] for k in ("hidden_size", "num_layers", "max_position_embeddings")
+    }
+    assert shown["model"]["hidden_size"] == 32  # not the preset's 128
+    assert shown["model"]["generator_multiplier"] == theirs["generator_multiplier"]

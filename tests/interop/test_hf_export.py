@@ -9,7 +9,7 @@ import torch
 from hf_helpers import random_batch, small_config, write_checkpoint
 from transformers import AutoTokenizer, ElectraForMaskedLM, ElectraForPreTraining, ElectraModel
 
-from electra.errors import ElectraError
+from electra.core.errors import ElectraError
 from electra.interop import export_hf, save_hf
 from electra.models import Discriminator, EncoderConfig
 

@@ -20,10 +20,9 @@ from transformers import (
     ElectraModel,
 )
 
-from electra.errors import ElectraError
+from electra.core.errors import ElectraError
 from electra.interop import import_hf, load_hf, load_hf_with_report
-from electra.models import Discriminator, Electra, MaskedLM
-from electra.pretraining.builder import load_pretrained
+from electra.models import Discriminator, Electra, MaskedLM, load_checkpoint
 
 ATOL = 1e-5
 VOCAB = 90
@@ -158,19 +157,20 @@ def test_discriminator_and_generator_into_one_electra(tmp_path):
         _close(model.discriminator(ids, mask.bool(), types), disc(ids, mask, types).logits, mask)
         _close(model.generator(ids, mask.bool(), types), gen(ids, mask, types).logits, mask)
 
-    # Written as our checkpoint: load_pretrained gives the same model.
+    # Written as our checkpoint (model class and config, no invented training config): it loads back.
     ckpt, report = import_hf(dpath, tmp_path / "run", generator_dir=gpath)
     assert report.kind == "electra" and not report.fresh
     meta = json.loads((ckpt / "config.json").read_text())
-    assert meta["format"] == "electra" and meta["config"]["objective"]["kind"] == "electra"
-    assert meta["vocab_size"] == VOCAB and meta["special_ids"]["mask"] == 4
-    pre = load_pretrained(tmp_path / "run")
+    assert meta["format"] == "electra" and meta["model_class"] == "Electra" and "config" not in meta
+    assert meta["model_config"]["discriminator"]["vocab_size"] == VOCAB and meta["special_ids"]["mask"] == 4
+    assert not (ckpt / "train_config.json").exists()
+    pre = load_checkpoint(tmp_path / "run")
     with torch.no_grad():
         _close(pre.discriminator(ids, mask.bool(), types), disc(ids, mask, types).logits, mask)
         _close(pre.generator(ids, mask.bool(), types), gen(ids, mask, types).logits, mask)
-    from electra.inference import detect
+    from electra.generation import detect
 
-    assert len(detect(pre, "w1 w2 w3")) == 3
+    assert len(detect(pre.discriminator, pre.tokenizer, "w1 w2 w3")) == 3
 
 
 def test_generator_with_other_embeddings_is_refused(tmp_path):
@@ -185,8 +185,8 @@ def test_discriminator_only_import_gets_fresh_generator(tmp_path):
     disc, _, dpath, _ = _electra_pair(tmp_path)
     ckpt, report = import_hf(dpath, tmp_path / "run", generator_multiplier=0.5)
     assert report.kind == "electra" and any("generator" in f for f in report.fresh)
-    pre = load_pretrained(ckpt)
-    assert pre.config.model.generator_multiplier == 0.5
+    pre = load_checkpoint(ckpt)
+    assert pre.model.config.generator_multiplier == 0.5
     ids, mask, types = _batch()
     with torch.no_grad():
         _close(pre.discriminator(ids, mask.bool(), types), disc(ids, mask, types).logits, mask)
@@ -200,8 +200,8 @@ def test_bert_mlm_import_as_mlm_checkpoint_and_as_discriminator(tmp_path):
     ckpt, report = import_hf(tmp_path / "bert", tmp_path / "run")
     assert report.kind == "generator"
     assert any("seq_relationship" in n for n in report.ignored) and any("pooler" in n for n in report.ignored)
-    pre = load_pretrained(ckpt)
-    assert isinstance(pre.model, MaskedLM) and pre.config.objective.kind == "mlm"
+    pre = load_checkpoint(ckpt)
+    assert isinstance(pre.model, MaskedLM) and pre.meta["model_class"] == "MaskedLM"
     ids, mask, types = _batch()
     with torch.no_grad():
         _close(pre.model(ids, mask.bool(), types), hf(ids, mask, types).prediction_logits, mask)
@@ -321,9 +321,9 @@ def test_vocab_txt_tokenizer_and_missing_tokenizer(electra_dir, tmp_path):
     (electra_dir / "vocab.txt").write_text("".join(t + "\n" for t in tokens))
     (electra_dir / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}))
     ckpt, _ = import_hf(electra_dir, tmp_path / "run")
-    assert json.loads((ckpt / "config.json").read_text())["config"]["data"]["lowercase"] is False
     from electra.data.tokenizer import load_tokenizer
 
-    assert load_tokenizer(ckpt / "tokenizer.json").encode("Hello world").ids == [2, 5, 6, 3]
+    tok = load_tokenizer(ckpt / "tokenizer.json")  # do_lower_case false: the checkpoint's tokenizer keeps case
+    assert tok.encode("Hello world").ids == [2, 5, 6, 3] and tok.encode("hello").ids == [2, 1, 3]
     with pytest.raises(ElectraError, match="already holds a checkpoint"):
         import_hf(electra_dir, tmp_path / "run")

@@ -8,11 +8,10 @@ import pytest
 import torch
 from hf_helpers import random_batch, small_config, write_checkpoint
 
-from electra.errors import ElectraError
+from electra.cli.interop import register
+from electra.core.errors import ElectraError
 from electra.interop import export_hf, import_hf
-from electra.interop.cli import register
-from electra.models import Discriminator, Electra, MaskedLM
-from electra.pretraining.builder import load_pretrained
+from electra.models import Discriminator, Electra, MaskedLM, load_checkpoint
 
 
 def _assert_same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -33,14 +32,12 @@ def test_checkpoint_round_trip_is_exact(tmp_path, tokenizer, sizes, kind):
     src = tmp_path / "hf" if kind == "electra" else tmp_path / "hf" / "generator"
     ckpt, report = import_hf(src, tmp_path / "back")
     assert not report.fresh
-    pre = load_pretrained(ckpt)
+    pre = load_checkpoint(ckpt)
     assert type(pre.model) is type(model)
     _assert_same_state(model, pre.model)
-    if kind == "mlm":  # an MLM model has no generator: its multiplier is not recorded anywhere
-        pre.config.model.generator_multiplier = cfg.model.generator_multiplier
-    assert pre.config.model == cfg.model
-    assert pre.config.objective.kind == kind
-    assert pre.special_ids == load_pretrained(tmp_path / "run").special_ids
+    assert pre.model.config == model.config
+    assert pre.meta["model_class"] == ("Electra" if kind == "electra" else "MaskedLM")
+    assert pre.special_ids == load_checkpoint(tmp_path / "run").special_ids
     assert (ckpt / "tokenizer.json").read_text() == tokenizer.to_str(pretty=True)
     # and back out again: the second export equals the first, byte for byte
     export_hf(ckpt, tmp_path / "hf2")
@@ -51,28 +48,32 @@ def test_checkpoint_round_trip_is_exact(tmp_path, tokenizer, sizes, kind):
             ).read_bytes()
 
 
-def test_save_pretrained_from_pretrained(tmp_path, tokenizer):
+def test_save_pretrained_from_pretrained_are_inverses(tmp_path, tokenizer):
+    """On the native format: same class, config and weights back; a part of an ELECTRA loads on its own."""
     cfg = small_config(16, 32)
     _, model = write_checkpoint(tmp_path / "run", cfg, tokenizer, trained=True)
     written = model.save_pretrained(tmp_path / "pair", tokenizer=tokenizer)
-    assert set(written) == {"discriminator", "generator"}
-    _assert_same_state(model, Electra.from_pretrained(tmp_path / "pair"))
-    _assert_same_state(
-        model.discriminator, Discriminator.from_pretrained(tmp_path / "pair" / "discriminator")
-    )
+    assert written == tmp_path / "pair" and (written / "tokenizer.json").is_file()
+    back = Electra.from_pretrained(tmp_path / "pair")
+    assert back.config == model.config and not back.training
+    _assert_same_state(model, back)
+    assert back.generator.encoder.embeddings is back.discriminator.encoder.embeddings  # still tied
+    _assert_same_state(model.discriminator, Discriminator.from_pretrained(tmp_path / "pair"))
     _assert_same_state(model.generator, MaskedLM.from_pretrained(tmp_path / "pair"))
     # single models, and our own checkpoints / run directories
     model.discriminator.save_pretrained(tmp_path / "disc")
     _assert_same_state(model.discriminator, Discriminator.from_pretrained(tmp_path / "disc"))
     _assert_same_state(model, Electra.from_pretrained(tmp_path / "run"))
-    _assert_same_state(model.discriminator, Discriminator.from_pretrained(tmp_path / "run"))
     loaded = MaskedLM.from_pretrained(tmp_path / "run")
-    assert not loaded.training
     ids, mask, types = random_batch(tokenizer.get_vocab_size())
     with torch.no_grad():
         assert torch.equal(loaded(ids, mask.bool(), types), model.generator(ids, mask.bool(), types))
-    with pytest.raises(ElectraError, match="no discriminator/ and generator/"):
+    with pytest.raises(ElectraError, match="holds a Discriminator, which has no Electra"):
         Electra.from_pretrained(tmp_path / "disc")
+    # Hugging Face directories are converted explicitly, never read by from_pretrained
+    export_hf(tmp_path / "run", tmp_path / "hf")
+    with pytest.raises(ElectraError, match="Hugging Face directory: convert it with `electra import`"):
+        Discriminator.from_pretrained(tmp_path / "hf" / "discriminator")
 
 
 def _cli(argv: list[str]) -> None:
@@ -97,7 +98,7 @@ def test_cli_export_and_import(tmp_path, tokenizer, capsys):
         ]
     )
     assert "ELECTRA checkpoint" in capsys.readouterr().out
-    _assert_same_state(model, load_pretrained(tmp_path / "back").model)
+    _assert_same_state(model, load_checkpoint(tmp_path / "back").model)
 
     _cli(
         [
@@ -109,7 +110,7 @@ def test_cli_export_and_import(tmp_path, tokenizer, capsys):
         ]
     )
     assert "freshly initialised: generator" in capsys.readouterr().out
-    assert load_pretrained(tmp_path / "disc-only").config.model.generator_multiplier == 0.25
+    assert load_checkpoint(tmp_path / "disc-only").model.config.generator_multiplier == 0.25
 
     with pytest.raises(ElectraError, match="not found"):
         _cli(["import", str(tmp_path / "missing"), str(tmp_path / "x")])

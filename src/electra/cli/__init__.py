@@ -1,0 +1,1 @@
+"""The ``electra`` command line: one module per command group, all registered by :mod:`electra.cli.main`."""

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from electra.errors import ElectraError
+from electra.core.errors import ElectraError
 
 
 def _one_line(text: str) -> str:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from electra.errors import ElectraError
+from electra.core.errors import ElectraError
+from electra.data import catalogue
 
 _SNIFF_BYTES = 8192
 _CHECK_CHUNK = 1 << 20
@@ -230,3 +231,13 @@ def split_sentences(document: str) -> list[str]:
         if piece:
             sentences.append(piece)
     return sentences
+
+
+def resolve_corpus(entries: Iterable[str]) -> list[Path]:
+    """The text files of corpus entries: catalogue names (e.g. ``wiki-en``) become their cached files
+    (fetched once), everything else a file or directory path (no entries, no files)."""
+    entries = list(entries)
+    if not entries:
+        return []
+    paths = [catalogue.fetch(e) if e in catalogue.CATALOGUE else Path(e) for e in entries]
+    return find_input_files(paths)

@@ -24,9 +24,9 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
+from electra.core.errors import ElectraError
 from electra.data.corpus import SkipReport, find_input_files, iter_documents, split_sentences
 from electra.data.tokenizer import special_token_ids, tokenizer_fingerprint
-from electra.errors import ElectraError
 
 log = logging.getLogger(__name__)
 

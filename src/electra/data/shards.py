@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from electra.core.errors import ElectraError
 from electra.data.prepare import read_manifest
-from electra.errors import ElectraError
 
 
 class TokenShards:

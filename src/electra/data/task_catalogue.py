@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from electra.atomic import atomic_directory
+from electra.core.atomic import atomic_directory
+from electra.core.errors import ElectraError
 from electra.data.catalogue import cache_dir, check_sha256, download_members
-from electra.errors import ElectraError
 
 SPLITS = ("train", "dev", "test")
 

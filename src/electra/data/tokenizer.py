@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from electra.errors import ElectraError
+from electra.core.errors import ElectraError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _SPECIAL_KEYS = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
@@ -74,16 +74,22 @@ def train_wordpiece(
     return tok
 
 
-def save_tokenizer(tok: Tokenizer, directory: Path) -> None:
-    """Write ``tokenizer.json`` and ``vocab.txt`` (one token per line, in id order) into ``directory``."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tok.save(str(directory / "tokenizer.json"))
+def tokenizer_files(tok: Tokenizer) -> dict[str, str]:
+    """``tokenizer.json`` and ``vocab.txt`` (one token per line, in id order) as texts, keyed by file name:
+    what every directory holding a tokenizer gets (checkpoints, exports, ``electra tokenizer train``)."""
     vocab = tok.get_vocab(with_added_tokens=True)
     by_id = sorted(vocab.items(), key=lambda kv: kv[1])
     if [i for _, i in by_id] != list(range(len(by_id))):
-        raise ElectraError(f"cannot write {directory / 'vocab.txt'}: the tokenizer's ids are not contiguous")
-    (directory / "vocab.txt").write_text("".join(t + "\n" for t, _ in by_id), encoding="utf-8")
+        raise ElectraError("cannot write vocab.txt: the tokenizer's ids are not contiguous")
+    return {"tokenizer.json": tok.to_str(pretty=True), "vocab.txt": "".join(t + "\n" for t, _ in by_id)}
+
+
+def save_tokenizer(tok: Tokenizer, directory: Path) -> None:
+    """Write :func:`tokenizer_files` into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in tokenizer_files(tok).items():
+        (directory / name).write_text(text, encoding="utf-8")
 
 
 def _check_specials(tok: Tokenizer, source: Path) -> None:

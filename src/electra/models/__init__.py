@@ -1,15 +1,37 @@
-"""Models built from :mod:`electra.nn`: the encoder, ELECTRA's generator and discriminator."""
+"""Models built from :mod:`electra.nn`: the encoder, ELECTRA's generator and discriminator, task models.
 
-from electra.models.config import ElectraConfig, EncoderConfig, scaled_generator_config
+Every model maps token ids to outputs and knows nothing of text or training; each saves and loads itself
+on the native checkpoint format (:mod:`electra.models.pretrained`).
+"""
+
+from electra.models.config import (
+    ElectraConfig,
+    EncoderConfig,
+    EncoderShape,
+    TaskModelConfig,
+    scaled_generator_config,
+)
 from electra.models.electra import Discriminator, Electra, MaskedLM
 from electra.models.encoder import TransformerEncoder
+from electra.models.heads import SequenceHead, SpanHead, TaskModel, TokenHead
+from electra.models.pretrained import Pretrained, PretrainedModel, build_model, load_checkpoint
 
 __all__ = [
     "Discriminator",
     "Electra",
     "ElectraConfig",
     "EncoderConfig",
+    "EncoderShape",
     "MaskedLM",
+    "Pretrained",
+    "PretrainedModel",
+    "SequenceHead",
+    "SpanHead",
+    "TaskModel",
+    "TaskModelConfig",
+    "TokenHead",
     "TransformerEncoder",
+    "build_model",
+    "load_checkpoint",
     "scaled_generator_config",
 ]

@@ -1,16 +1,29 @@
-"""Model configuration: one dataclass for an encoder, one for an ELECTRA generator/discriminator pair."""
+"""Model configurations: plain dataclasses that round-trip to JSON (a checkpoint's ``config.json``).
+
+:class:`EncoderShape` lists a Transformer encoder's shape once; :class:`EncoderConfig` adds what the
+tokenizer decides (vocabulary size, padding id). Pretraining's ``model`` section is the same shape plus
+the generator's width (``electra.recipes.pretrain.config.ModelSection``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+_C = TypeVar("_C")
+
+
+def known_fields(cls: type[_C], data: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``data`` that are fields of dataclass ``cls`` (unknown keys are ignored)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 @dataclass
-class EncoderConfig:
-    """Shape of a Transformer encoder (defaults: ELECTRA-Small's discriminator)."""
+class EncoderShape:
+    """Shape of a Transformer encoder (defaults: ELECTRA-Small's discriminator), vocabulary aside."""
 
-    vocab_size: int = 30522
     hidden_size: int = 256
     num_layers: int = 12
     num_heads: int = 4
@@ -23,15 +36,21 @@ class EncoderConfig:
     layer_norm_eps: float = 1e-12
     initializer_range: float = 0.02
     norm_first: bool = False
+
+
+@dataclass
+class EncoderConfig(EncoderShape):
+    """A Transformer encoder: its shape, vocabulary size and padding id (the embedding row kept at zero)."""
+
+    vocab_size: int = 30522
     pad_token_id: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> EncoderConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def from_dict(cls, data: dict[str, Any]) -> EncoderConfig:
+        return cls(**known_fields(cls, data))
 
 
 def scaled_generator_config(disc: EncoderConfig, multiplier: float) -> EncoderConfig:
@@ -55,9 +74,38 @@ class ElectraConfig:
     def generator(self) -> EncoderConfig:
         return scaled_generator_config(self.discriminator, self.generator_multiplier)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"discriminator": self.discriminator.to_dict(), "generator_multiplier": self.generator_multiplier}
 
     @classmethod
-    def from_dict(cls, data: dict) -> ElectraConfig:
+    def from_dict(cls, data: dict[str, Any]) -> ElectraConfig:
         return cls(EncoderConfig.from_dict(data["discriminator"]), float(data["generator_multiplier"]))
+
+
+HEAD_KINDS = ("sequence", "token", "span")
+
+
+@dataclass
+class TaskModelConfig:
+    """An encoder with a task head: ``sequence`` (one vector of ``num_labels`` logits from [CLS]), ``token``
+    (``num_labels`` logits per token) or ``span`` (start / end logits, with an answerability classifier when
+    ``answerability``). ``classifier_dropout`` None: the encoder's dropout."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    head: str = "sequence"
+    num_labels: int = 1
+    answerability: bool = False
+    classifier_dropout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.head not in HEAD_KINDS:
+            raise ValueError(f"unknown head {self.head!r}; expected one of {', '.join(HEAD_KINDS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "encoder": self.encoder.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskModelConfig:
+        values = known_fields(cls, data)
+        values["encoder"] = EncoderConfig.from_dict(data["encoder"])
+        return cls(**values)

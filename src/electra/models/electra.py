@@ -14,7 +14,7 @@ from torch import nn
 
 from electra.models.config import ElectraConfig, EncoderConfig
 from electra.models.encoder import TransformerEncoder
-from electra.models.hub import HubMixin
+from electra.models.pretrained import PretrainedModel
 from electra.nn import Embeddings, init_bert_weights
 
 
@@ -31,7 +31,7 @@ class MaskedLMHead(nn.Module):
         return F.linear(self.layer_norm(F.gelu(self.dense(hidden))), word_embeddings, self.bias)
 
 
-class _EncoderWithHead(HubMixin, nn.Module):
+class _EncoderWithHead(PretrainedModel):
     """A :class:`TransformerEncoder` (optionally on shared ``embeddings``) and a ``head_class`` head on top,
     the head initialised as in BERT."""
 
@@ -44,10 +44,14 @@ class _EncoderWithHead(HubMixin, nn.Module):
         self.head = self.head_class(config)
         self.head.apply(partial(init_bert_weights, std=config.initializer_range))
 
+    def parallel_blocks(self) -> list[nn.Module]:
+        return list(self.encoder.layers)
+
 
 class MaskedLM(_EncoderWithHead):
     """Encoder + masked-LM head: ELECTRA's generator, or a BERT-style model for the MLM objective."""
 
+    config_class = EncoderConfig
     head_class = MaskedLMHead
 
     def forward(
@@ -79,6 +83,7 @@ class DiscriminatorHead(nn.Module):
 class Discriminator(_EncoderWithHead):
     """Encoder + per-token replaced-token-detection head; the encoder is what gets fine-tuned."""
 
+    config_class = EncoderConfig
     head_class = DiscriminatorHead
 
     def forward(
@@ -91,11 +96,13 @@ class Discriminator(_EncoderWithHead):
         return self.head(self.encoder(input_ids, attention_mask, token_type_ids))
 
 
-class Electra(HubMixin, nn.Module):
+class Electra(PretrainedModel):
     """Generator and discriminator sharing word, position and token-type embeddings and their LayerNorm.
 
     The generator's output layer is tied to the shared word-embedding table and has its own bias.
     """
+
+    config_class = ElectraConfig
 
     def __init__(self, config: ElectraConfig):
         super().__init__()
@@ -106,3 +113,12 @@ class Electra(HubMixin, nn.Module):
     @property
     def embeddings(self) -> Embeddings:
         return self.discriminator.encoder.embeddings
+
+    def parallel_blocks(self) -> list[nn.Module]:
+        return self.discriminator.parallel_blocks() + self.generator.parallel_blocks()
+
+    def part(self, cls: type) -> nn.Module | None:
+        for candidate in (self, self.discriminator, self.generator):
+            if isinstance(candidate, cls):
+                return candidate
+        return None

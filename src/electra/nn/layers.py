@@ -24,6 +24,8 @@ class FeedForward(nn.Module):
 class TransformerLayer(nn.Module):
     """Self-attention (+ optional cross-attention) + feed-forward, each with residual and LayerNorm.
 
+    ``memory_size`` is the width of the encoder output that cross-attention reads (default: ``hidden_size``).
+
     ``norm_first=False`` is the post-LN order of the original Transformer, BERT and ELECTRA:
     ``x = LN(x + drop(f(x)))``. ``norm_first=True`` is pre-LN: ``x = x + drop(f(LN(x)))``.
     """
@@ -38,13 +40,16 @@ class TransformerLayer(nn.Module):
         layer_norm_eps: float = 1e-12,
         norm_first: bool = False,
         cross_attention: bool = False,
+        memory_size: int | None = None,
     ):
         super().__init__()
         self.norm_first = norm_first
         self.attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout)
         self.attention_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
         if cross_attention:
-            self.cross_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout)
+            self.cross_attention = MultiHeadAttention(
+                hidden_size, num_heads, attention_dropout, kv_size=memory_size, cross=True
+            )
             self.cross_attention_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
         else:
             self.cross_attention = None

@@ -1,0 +1,1 @@
+"""The training engine: one step function and one loop with hooks, for every task (no model, objective or data code)."""

@@ -1,116 +1,63 @@
-"""Checkpoint directories: safetensors weights, JSON config, tokenizer, trainer state.
+"""Training checkpoints: the native model checkpoint plus the trainer state that resumes a run exactly.
 
-Layout of ``<output_dir>/checkpoint-<step>/``::
-
-    model.safetensors    weights (shared tensors stored once)
-    config.json          {"format": "electra", "step": ..., "config": <PretrainConfig>, ...}
-    tokenizer.json, vocab.txt
-    trainer_state.pt     optimiser / RNG / data position; tensors and plain types only,
-                         loaded with ``torch.load(weights_only=True)``
-
-A checkpoint is written into a temporary sibling directory and renamed into place, so a crash or
-a full disk never leaves a half-written ``checkpoint-*`` behind.
+The trainer state holds the optimiser state keyed by parameter name (unsharded, so any world size and DDP,
+FSDP or one process can load it), the step, the data position (epoch and the next batch) and every rank's
+random-number state.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
 from torch import nn
 
-from electra.atomic import atomic_directory
-from electra.errors import ElectraError
-
-FORMAT = "electra"
-FINETUNED = "finetuned"  # config.json "kind" of a checkpoint written by ``electra finetune``
-_NAME = re.compile(r"^checkpoint-(\d+)$")
-
-
-def checkpoint_dirs(output_dir: Path) -> list[Path]:
-    """Complete checkpoints in ``output_dir``, oldest first."""
-    if not output_dir.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in output_dir.iterdir() if (m := _NAME.match(p.name)) and p.is_dir()]
-    return [p for _, p in sorted(found)]
+from electra.core import checkpoint as ckpt
+from electra.core.runtime import rng_state
+from electra.train import distributed as D
+from electra.train.engine import Trainer
+from electra.train.optim import with_step_count
 
 
-def latest_checkpoint(output_dir: Path) -> Path | None:
-    """The newest checkpoint directory in ``output_dir``, or None."""
-    dirs = checkpoint_dirs(output_dir)
-    return dirs[-1] if dirs else None
+def trainer_state(trainer: Trainer) -> dict[str, Any] | None:
+    """The state that resumes ``trainer`` after this step, on rank 0 (None on other ranks).
+
+    A collective: every rank must call it (RNG states are gathered; under FSDP so is the optimiser state)."""
+    rng_per_rank = D.all_gather_object(rng_state(), trainer.dist)
+    fsdp = trainer.parallel.mode == "fsdp"
+    optimizer = D.optimizer_state(trainer.model, trainer.optimizer) if fsdp or trainer.dist.is_main else None
+    if not trainer.dist.is_main:
+        return None
+    bias_correction = bool(trainer.optimizer.param_groups[0].get("bias_correction"))
+    return {
+        "optimizer": with_step_count(optimizer, trainer.step, bias_correction),
+        "step": trainer.step,
+        "epoch": trainer.epoch,
+        "batch_index": trainer.batch_index + 1,
+        "rng": rng_per_rank[0],
+        "rng_per_rank": rng_per_rank,
+    }
 
 
-def save_checkpoint(
-    output_dir: Path,
-    step: int,
-    model: nn.Module,
-    meta: dict[str, Any],
-    tokenizer_files: dict[str, str] | None = None,
-    trainer_state: dict[str, Any] | None = None,
-    keep: int | None = None,
-) -> Path:
-    """Write ``checkpoint-<step>`` atomically and keep only the newest ``keep`` checkpoints.
-
-    ``meta`` goes into config.json (with ``format`` and ``step`` added); ``tokenizer_files`` maps
-    file names to their text. On any OSError (e.g. disk full) the temporary directory is removed and
-    an :class:`ElectraError` is raised.
-    """
-    output_dir.mkdir(parents=True, exist_ok=True)
-    final = output_dir / f"checkpoint-{step:07d}"
-    with atomic_directory(final, f".tmp-checkpoint-{step}-", f"could not save checkpoint {final}") as tmp:
-        save_model(model, str(tmp / "model.safetensors"))
-        (tmp / "config.json").write_text(json.dumps({"format": FORMAT, "step": step, **meta}, indent=2))
-        for name, text in (tokenizer_files or {}).items():
-            (tmp / name).write_text(text, encoding="utf-8")
-        if trainer_state is not None:
-            torch.save(trainer_state, tmp / "trainer_state.pt")
-    if keep:
-        for old in checkpoint_dirs(output_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    """config.json of a checkpoint directory, with one-line errors."""
-    cfg = path / "config.json"
-    if not cfg.is_file():
-        raise ElectraError(f"not a checkpoint: {path} has no config.json")
-    try:
-        meta = json.loads(cfg.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ElectraError(f"checkpoint config {cfg} is not valid JSON: {e}") from None
-    if meta.get("format") != FORMAT:
-        raise ElectraError(f"{cfg} is not an electra checkpoint (format {meta.get('format')!r})")
-    return meta
-
-
-def load_weights(model: nn.Module, path: Path) -> None:
-    """Load ``model.safetensors`` from checkpoint ``path`` into ``model``, strictly."""
-    file = path / "model.safetensors"
-    if not file.is_file():
-        raise ElectraError(f"checkpoint {path} has no model.safetensors")
-    try:
-        missing, unexpected = load_model(model, str(file), strict=False)
-    except (SafetensorError, RuntimeError) as e:
-        raise ElectraError(f"checkpoint {file} does not fit the model: {str(e).splitlines()[0]}") from None
-    if missing or unexpected:
-        what = f"missing {sorted(missing)[:3]}" if missing else f"unexpected {sorted(unexpected)[:3]}"
-        raise ElectraError(f"checkpoint {file} does not fit the model: {what}")
-
-
-def load_trainer_state(path: Path) -> dict[str, Any]:
-    """trainer_state.pt of a checkpoint, loaded without unpickling arbitrary objects."""
-    file = path / "trainer_state.pt"
-    if not file.is_file():
-        raise ElectraError(f"checkpoint {path} has no trainer_state.pt; cannot resume from it")
-    try:
-        return torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling refusal is a bad file for the user
-        raise ElectraError(f"cannot read {file}: {str(e).splitlines()[0]}") from None
+def save_training_checkpoint(
+    trainer: Trainer,
+    run_dir: Path,
+    config: dict[str, Any],
+    files: dict[str, str],
+    train_config: dict[str, Any],
+    keep: int,
+    unsharded: Callable[[], nn.Module | None] | None = None,
+) -> Path | None:
+    """Write ``run_dir/checkpoint-<step>`` (model, ``config`` + step, tokenizer ``files``, training config,
+    trainer state) on rank 0 and keep the newest ``keep``; every rank must call it. ``unsharded()`` gives a
+    module holding the full weights under FSDP (a collective; None on ranks > 0)."""
+    state = trainer_state(trainer)
+    weights = unsharded() if unsharded is not None else trainer.model
+    path = None
+    if trainer.dist.is_main:
+        final = run_dir / ckpt.checkpoint_name(trainer.step)
+        path = ckpt.write_checkpoint(final, weights, {**config, "step": trainer.step}, files, train_config, state)
+        ckpt.prune_checkpoints(run_dir, keep)
+    D.barrier(trainer.dist)
+    return path

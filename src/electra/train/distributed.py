@@ -18,6 +18,8 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from torch.distributed.tensor import DTensor
 
+from electra.core.errors import ElectraError
+
 _FULL_ON_CPU = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
@@ -128,10 +130,28 @@ def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[
 
 def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     """Load :func:`optimizer_state`'s output (every rank passes the whole of it; FSDP keeps its shard),
-    or a plain ``optimizer.state_dict()`` keyed by parameter index (checkpoints before FSDP support)."""
+    or a plain ``optimizer.state_dict()`` keyed by parameter index (checkpoints before FSDP support).
+
+    Names of older layouts are upgraded first by the modules that define an ``upgrade_legacy_state(per_param,
+    groups, prefix)`` method (the attention's fused projections)."""
     if any(isinstance(p, int) for g in state["param_groups"] for p in g["params"]):
-        optimizer.load_state_dict(state)
+        try:
+            optimizer.load_state_dict(state)
+        except ValueError as e:
+            raise ElectraError(f"the checkpoint's optimiser state (keyed by parameter index, from before 0.1's "
+                               f"FSDP support) does not fit this model: {e}") from None  # fmt: skip
         return
+    # Only the per-parameter state is taken: hyper-parameters stay this run's (and older ones had other keys).
+    current = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    if len(current) != len(state["param_groups"]):
+        raise ElectraError(f"the checkpoint's optimiser state has {len(state['param_groups'])} parameter groups, "
+                           f"this run {len(current)}")  # fmt: skip
+    groups = [{**hyper, "params": list(g["params"])} for hyper, g in zip(current, state["param_groups"], strict=True)]
+    state = {"state": dict(state["state"]), "param_groups": groups}
+    for prefix, module in model.named_modules():
+        upgrade = getattr(module, "upgrade_legacy_state", None)
+        if upgrade is not None:
+            upgrade(state["state"], state["param_groups"], f"{prefix}." if prefix else "")
     set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
 
 

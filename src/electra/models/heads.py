@@ -1,0 +1,115 @@
+"""Task heads on a Transformer encoder, and :class:`TaskModel`, the fine-tuning model that joins them.
+
+As in the official ELECTRA code: sequence classification / regression is dropout + a linear layer on the
+[CLS] vector (no extra dense + tanh/GELU layer, unlike Hugging Face's ``ElectraClassificationHead``);
+token classification is dropout + linear per token; span extraction is a linear layer giving start and
+end logits, plus for SQuAD 2.0 an answerability classifier on the [CLS] vector and the start-probability
+weighted context vector (dense 512 + GELU + dense 1, the official ``answerable_uses_start_logits``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from electra.models.config import TaskModelConfig
+from electra.models.encoder import TransformerEncoder
+from electra.models.pretrained import PretrainedModel
+from electra.nn import init_bert_weights
+
+NEG_INF = -1e4  # masked logits; finite so that bf16 and float16 stay finite
+
+
+class SequenceHead(nn.Module):
+    """Dropout + linear on the [CLS] vector: ``num_labels`` logits (1 for regression)."""
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: torch.Tensor, span_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return {"logits": self.out(self.dropout(hidden[:, 0]))}
+
+
+class TokenHead(nn.Module):
+    """Dropout + linear on every token: ``[B, L, num_labels]`` logits."""
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: torch.Tensor, span_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return {"logits": self.out(self.dropout(hidden))}
+
+
+class SpanHead(nn.Module):
+    """Start / end logits ``[B, L]`` (masked outside ``span_mask``: [CLS] and the context); with
+    ``answerability`` also ``answerable_logit`` ``[B]`` (> 0: "this window holds no answer")."""
+
+    def __init__(self, hidden_size: int, answerability: bool, answerable_hidden: int = 512):
+        super().__init__()
+        self.span = nn.Linear(hidden_size, 2)
+        self.answerability = answerability
+        if answerability:
+            self.answerable_dense = nn.Linear(2 * hidden_size, answerable_hidden)
+            self.answerable_out = nn.Linear(answerable_hidden, 1)
+
+    def forward(self, hidden: torch.Tensor, span_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        logits = self.span(hidden).float()
+        start, end = logits[..., 0], logits[..., 1]
+        if span_mask is not None:
+            keep = span_mask.bool()
+            start = start.masked_fill(~keep, NEG_INF)
+            end = end.masked_fill(~keep, NEG_INF)
+        out = {"start_logits": start, "end_logits": end}
+        if self.answerability:
+            start_p = start.softmax(-1).to(hidden.dtype)
+            start_vec = torch.einsum("bl,blh->bh", start_p, hidden)
+            feats = torch.cat([hidden[:, 0], start_vec], dim=-1)
+            out["answerable_logit"] = self.answerable_out(F.gelu(self.answerable_dense(feats))).squeeze(-1).float()
+        return out
+
+
+def build_head(config: TaskModelConfig) -> nn.Module:
+    """The head module that ``config.head`` names."""
+    hidden = config.encoder.hidden_size
+    dropout = config.encoder.dropout if config.classifier_dropout is None else config.classifier_dropout
+    if config.head == "span":
+        return SpanHead(hidden, config.answerability)
+    head_cls = SequenceHead if config.head == "sequence" else TokenHead
+    return head_cls(hidden, config.num_labels, dropout)
+
+
+class TaskModel(PretrainedModel):
+    """An encoder (a pretrained discriminator's, or a fresh one) with one task head; ``forward`` returns the
+    head's outputs. Parameter names: ``encoder.*`` and ``head.*`` (what layer-wise learning-rate decay keys
+    on)."""
+
+    config_class = TaskModelConfig
+
+    def __init__(self, config: TaskModelConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = TransformerEncoder(config.encoder)
+        self.head = build_head(config)
+        self.head.apply(partial(init_bert_weights, std=config.encoder.initializer_range))
+
+    def parallel_blocks(self) -> list[nn.Module]:
+        return list(self.encoder.layers)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        span_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """The head's outputs for token ids [B, L]; ``span_mask`` limits a span head's positions (default:
+        the attention mask)."""
+        hidden = self.encoder(input_ids, attention_mask, token_type_ids)
+        return self.head(hidden, span_mask if span_mask is not None else attention_mask)

@@ -1,0 +1,74 @@
+"""Masked-language-model pieces shared by the pretraining objectives, and BERT's objective itself.
+
+Objectives wrap token-agnostic models and take token ids only (word pieces or image pixels alike); they
+return the loss plus detached metrics as tensors, so a step never synchronises with the host.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from electra.models import MaskedLM
+from electra.objectives.config import ObjectiveConfig
+from electra.tokens.masking import MaskedBatch, mask_tokens
+
+
+def masked_lm_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor):
+    """Weighted cross-entropy over the N slots, in float32, and the weighted accuracy."""
+    logits = logits.float()
+    nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view_as(weights)
+    denom = weights.sum().clamp_min(1e-5)
+    loss = (nll * weights).sum() / denom
+    acc = ((logits.argmax(-1) == targets).float() * weights).sum() / denom
+    return loss, acc.detach()
+
+
+class MaskingObjective(nn.Module):
+    """Base of the objectives that corrupt a batch with :func:`~electra.tokens.masking.mask_tokens`.
+
+    ``never_mask`` are the ids never selected (special tokens, padding); ``mask_id`` replaces selected
+    tokens; ``vocab_size`` bounds BERT's random replacements.
+    """
+
+    def __init__(self, never_mask: list[int], mask_id: int, vocab_size: int, config: ObjectiveConfig):
+        super().__init__()
+        self.config = config
+        self.mask_id = mask_id
+        self.vocab_size = vocab_size
+        ids = torch.tensor(sorted(set(never_mask)), dtype=torch.long)
+        self.register_buffer("special_ids", ids, persistent=False)
+
+    def mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> MaskedBatch:
+        c = self.config
+        return mask_tokens(
+            input_ids,
+            attention_mask,
+            self.special_ids,
+            self.mask_id,
+            c.mask_rate,
+            c.mask_token_prob,
+            c.random_token_prob,
+            self.vocab_size,
+        )
+
+
+class MaskedLanguageModeling(MaskingObjective):
+    """BERT's objective on the same encoder: predict the selected tokens (80% [MASK] / 10% random)."""
+
+    def __init__(self, model: MaskedLM, never_mask: list[int], mask_id: int, config: ObjectiveConfig | None = None):
+        super().__init__(never_mask, mask_id, model.config.vocab_size, config or ObjectiveConfig(kind="mlm"))
+        self.model = model
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Loss and metrics for one batch of original token ids [B, L]."""
+        masked = self.mask(input_ids, attention_mask)
+        logits = self.model(masked.input_ids, attention_mask, token_type_ids, positions=masked.positions)
+        mlm_loss, acc = masked_lm_loss(logits, masked.targets, masked.weights)
+        return {"loss": mlm_loss, "mlm_loss": mlm_loss.detach(), "gen_acc": acc}

@@ -1,0 +1,39 @@
+"""Build the pretraining model and objective from a configuration."""
+
+from __future__ import annotations
+
+from electra.models import Electra, ElectraConfig, MaskedLM, PretrainedModel
+from electra.objectives import MaskedLanguageModeling, MaskingObjective, ReplacedTokenDetection
+from electra.recipes.pretrain.config import PretrainConfig
+
+
+def padded_vocab_size(n: int, multiple: int = 64) -> int:
+    """Round the embedding table up to a multiple of 64 rows (faster matmuls; extra rows unused)."""
+    return -(-n // multiple) * multiple
+
+
+def build_model(cfg: PretrainConfig, vocab_size: int, pad_token_id: int = 0) -> PretrainedModel:
+    """:class:`Electra` (generator + discriminator) or, for ``objective.kind == "mlm"``, a :class:`MaskedLM`.
+
+    ``pad_token_id`` is the tokenizer's [PAD] id: its embedding row starts at zero and the look-up passes
+    it no gradient."""
+    encoder = cfg.model.encoder(vocab_size, pad_token_id)
+    if cfg.objective.kind == "mlm":
+        return MaskedLM(encoder)
+    return Electra(ElectraConfig(encoder, cfg.model.generator_multiplier))
+
+
+def model_kind(model: PretrainedModel) -> str:
+    """The ``objective.kind`` a pretraining model goes with: ``electra`` or ``mlm``."""
+    return "electra" if isinstance(model, Electra) else "mlm"
+
+
+def build_objective(model: PretrainedModel, cfg: PretrainConfig, special_ids: dict[str, int]) -> MaskingObjective:
+    """Wrap ``model`` in its pretraining objective; masking never touches CLS, SEP, MASK or PAD."""
+    never_mask = [special_ids["cls"], special_ids["sep"], special_ids["mask"], special_ids["pad"]]
+    if isinstance(model, Electra):
+        return ReplacedTokenDetection(model.generator, model.discriminator, never_mask, special_ids["mask"],
+                                      cfg.objective)  # fmt: skip
+    if not isinstance(model, MaskedLM):
+        raise TypeError(f"cannot pretrain a {type(model).__name__}")
+    return MaskedLanguageModeling(model, never_mask, special_ids["mask"], cfg.objective)

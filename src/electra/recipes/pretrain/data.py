@@ -1,0 +1,131 @@
+"""Pretraining data: the tokenizer (given, or trained on the corpus and cached), packed shards, held-out rows.
+
+Under torchrun rank 0 fetches the corpus, trains the tokenizer and prepares the shards; the other ranks wait,
+then use its tokenizer (WordPiece training is not deterministic, so ranks training their own would disagree
+on ids) and find the prepared shards in the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from electra.core.errors import ElectraError
+from electra.data import catalogue
+from electra.data.corpus import SkipReport, iter_documents, resolve_corpus
+from electra.data.prepare import PackingConfig, prepare_corpus
+from electra.data.shards import RowSubset, TokenShards, holdout_split
+from electra.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
+from electra.recipes.pretrain.config import PretrainConfig
+from electra.train import distributed as D
+
+
+@dataclass
+class PretrainData:
+    """What a pretraining run reads: the tokenizer, the training rows and this rank's held-out rows."""
+
+    tokenizer: Tokenizer
+    train: TokenShards | RowSubset
+    held_out: RowSubset | None
+
+
+def _fingerprint(files: list[Path], *extra: Any) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    h.update(json.dumps(extra, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def obtain_tokenizer(cfg: PretrainConfig, files: list[Path], cache: Path) -> Tokenizer:
+    """Load ``data.tokenizer``, or train a WordPiece vocabulary on the corpus (cached by content)."""
+    if cfg.data.tokenizer:
+        return load_tokenizer(Path(cfg.data.tokenizer))
+    key = _fingerprint(files, cfg.data.vocab_size, cfg.data.lowercase, cfg.data.doc_per_line, cfg.data.text_field)
+    target = cache / "tokenizers" / key
+    if (target / "tokenizer.json").is_file():
+        return load_tokenizer(target / "tokenizer.json")
+    docs = iter_documents(files, cfg.data.doc_per_line, cfg.data.text_field, SkipReport())
+    tok = train_wordpiece(docs, vocab_size=cfg.data.vocab_size, lowercase=cfg.data.lowercase)
+    tmp = target.with_name(f".tmp-{key}")
+    save_tokenizer(tok, tmp)
+    if not target.exists():
+        tmp.replace(target)
+    return tok
+
+
+def packing_config(cfg: PretrainConfig) -> PackingConfig:
+    d = cfg.data
+    return PackingConfig(max_seq_length=d.max_seq_length, short_seq_prob=d.short_seq_prob,
+                         single_segment_prob=d.single_segment_prob, seed=cfg.train.seed, shard_size=d.shard_size,
+                         doc_per_line=d.doc_per_line, text_field=d.text_field)  # fmt: skip
+
+
+def load_data(cfg: PretrainConfig, tokenizer_file: Path | None, dist: D.DistInfo, progress: bool) -> PretrainData:
+    """Tokenizer (from ``tokenizer_file``, e.g. a checkpoint's, else :func:`obtain_tokenizer`), prepared shards
+    and held-out rows for this rank."""
+    cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else catalogue.cache_dir()
+    tokenizer_json = None
+    if dist.is_main:
+        files, eval_files = resolve_corpus(cfg.data.corpus), resolve_corpus(cfg.data.eval_corpus)
+        tokenizer = load_tokenizer(tokenizer_file) if tokenizer_file else obtain_tokenizer(cfg, files, cache)
+        tokenizer_json = tokenizer.to_str()
+    tokenizer_json = D.broadcast_object(tokenizer_json, dist)
+    if not dist.is_main:
+        files, eval_files = resolve_corpus(cfg.data.corpus), resolve_corpus(cfg.data.eval_corpus)
+        tokenizer = Tokenizer.from_str(tokenizer_json)
+    packing = packing_config(cfg)
+    if dist.is_main:
+        shard_dir = prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=progress)
+        eval_dir = _prepare_eval_corpus(eval_files, tokenizer, cache, packing, progress)
+    D.barrier(dist)
+    if not dist.is_main:
+        shard_dir = prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=False)
+        eval_dir = _prepare_eval_corpus(eval_files, tokenizer, cache, packing, False)
+    train, held = split_held_out(TokenShards(shard_dir), eval_dir, cfg, dist)
+    return PretrainData(tokenizer, train, held)
+
+
+def _prepare_eval_corpus(
+    files: list[Path], tokenizer: Tokenizer, cache: Path, packing: PackingConfig, progress: bool
+) -> Path | None:
+    """Prepared shards of ``data.eval_corpus`` (None without one); its errors name the key."""
+    if not files:
+        return None
+    try:
+        return prepare_corpus(files, tokenizer, cache / "prepared", packing, progress=progress)
+    except ElectraError as e:
+        raise ElectraError(f"data.eval_corpus: {e}") from None
+
+
+def split_held_out(
+    shards: TokenShards, eval_dir: Path | None, cfg: PretrainConfig, dist: D.DistInfo
+) -> tuple[TokenShards | RowSubset, RowSubset | None]:
+    """The training rows, and this rank's held-out rows (``None`` without held-out evaluation).
+
+    ``data.eval_fraction`` keeps whole runs of the corpus' sequences out of training (see
+    :func:`holdout_split`); ``data.eval_corpus`` is separate text. At most ``train.eval_sequences`` held-out
+    sequences are used, the same on every call, split evenly over the ranks (FSDP needs equal counts)."""
+    seed = cfg.train.seed
+    if cfg.data.eval_fraction:
+        train_rows, held_rows = holdout_split(len(shards), cfg.data.eval_fraction, seed)
+        held: TokenShards | RowSubset = RowSubset(shards, held_rows)
+        shards = RowSubset(shards, train_rows)
+    elif eval_dir is not None:
+        held = TokenShards(eval_dir)
+    else:
+        return shards, None
+    rows = np.arange(len(held), dtype=np.int64)
+    if len(rows) > cfg.train.eval_sequences:
+        rows = np.sort(np.random.default_rng([seed, 0xE7A1]).choice(rows, cfg.train.eval_sequences, replace=False))
+    rows = rows[: len(rows) - len(rows) % dist.world_size]
+    if not len(rows):
+        raise ElectraError(f"held-out data has fewer sequences ({len(held)}) than processes ({dist.world_size})")
+    return shards, RowSubset(held, rows[dist.rank :: dist.world_size])

@@ -1,0 +1,328 @@
+"""``electra pretrain``: ELECTRA (or a masked LM) on a corpus, on the shared training engine.
+
+CPU or one GPU, data-parallel (DDP) or sharded (FSDP) under torchrun. Resume is exact: on CPU a run killed
+at step k and resumed ends with the same weights as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from tqdm.auto import tqdm
+
+from electra.core import checkpoint as ckpt
+from electra.core.atomic import write_text_atomic
+from electra.core.config import flat_dict
+from electra.core.errors import ElectraError
+from electra.core.runtime import autocast, derived_seed, resolve_device, set_rng_state
+from electra.data.shards import RowSubset, batch_iterator, derive_inputs
+from electra.data.tokenizer import special_token_ids, tokenizer_files
+from electra.models import Electra, Pretrained, PretrainedModel, build_model, load_checkpoint
+from electra.recipes.pretrain import build
+from electra.recipes.pretrain.config import ModelSection, PretrainConfig, config_from_dict
+from electra.recipes.pretrain.data import PretrainData, load_data
+from electra.train import distributed as D
+from electra.train.checkpoint import save_training_checkpoint
+from electra.train.engine import Trainer, mean_over_ranks
+from electra.train.hooks import Evaluate, Progress, SaveCheckpoints
+from electra.train.metrics import MetricsLogger, plot_curves
+from electra.train.optim import build_adamw, load_state, param_groups, recipe_lr
+from electra.train.parallel import parallelize
+
+# The metrics drawn in loss_curves.png and printed after a held-out evaluation.
+HEADLINE = ("loss", "mlm_loss", "disc_loss", "gen_acc", "disc_acc")
+
+# Settings that must not change when a run is resumed (they change the model or the data order).
+LOCKED_KEYS = (
+    "model.*",
+    "objective.*",
+    "data.corpus",
+    "data.tokenizer",
+    "data.vocab_size",
+    "data.lowercase",
+    "data.max_seq_length",
+    "data.doc_per_line",
+    "data.eval_fraction",
+    "train.batch_size",
+    "train.seed",
+)
+
+
+def check_resume_config(cfg: PretrainConfig, saved: dict, path: Path) -> None:
+    """Raise naming the first locked key whose value differs from the checkpoint's."""
+    now, then = flat_dict(cfg), flat_dict(config_from_dict(saved))
+    for key in sorted(now):
+        locked = key in LOCKED_KEYS or f"{key.split('.')[0]}.*" in LOCKED_KEYS
+        if locked and now[key] != then[key]:
+            raise ElectraError(
+                f"config does not match checkpoint {path}: {key} = {now[key]!r}, checkpoint has {then[key]!r}"
+            )
+
+
+def model_section(model: PretrainedModel, base: ModelSection | None = None) -> ModelSection:
+    """The ``model`` section describing a pretraining model's shape (the generator width of an ELECTRA)."""
+    section = copy.deepcopy(base) if base is not None else ModelSection()
+    encoder = model.discriminator.config if isinstance(model, Electra) else model.config
+    for name in ModelSection.__dataclass_fields__:
+        if hasattr(encoder, name):
+            setattr(section, name, getattr(encoder, name))
+    if isinstance(model, Electra):
+        section.generator_multiplier = model.config.generator_multiplier
+    return section
+
+
+def adopt_initial_model(cfg: PretrainConfig) -> tuple[PretrainConfig, Pretrained | None]:
+    """With ``train.init_from``: a copy of ``cfg`` whose model section is the checkpoint's, and the loaded
+    checkpoint; otherwise ``(cfg, None)``. One-line errors for checkpoints that cannot seed this run
+    (fine-tuned, another objective, no tokenizer, or positions shorter than data.max_seq_length)."""
+    if not cfg.train.init_from:
+        return cfg, None
+    key = "train.init_from"
+    try:
+        init = load_checkpoint(Path(cfg.train.init_from), pretrained=True)
+    except ElectraError as e:
+        if "fine-tuned" in str(e):
+            raise ElectraError(f"{key}: {cfg.train.init_from} is a fine-tuned checkpoint; start pretraining from "
+                               "a pretrained one") from None  # fmt: skip
+        raise ElectraError(f"{key}: {e}") from None
+    if cfg.data.tokenizer:
+        raise ElectraError(
+            f"{key} brings its checkpoint's tokenizer: leave data.tokenizer unset (it is {cfg.data.tokenizer!r})"
+        )
+    if init.tokenizer is None:
+        raise ElectraError(f"{key}: checkpoint {init.path} has no tokenizer.json")
+    kind = build.model_kind(init.model)
+    if kind != cfg.objective.kind:
+        raise ElectraError(
+            f"{key}: {init.path} was pretrained with objective.kind {kind!r}, this run uses {cfg.objective.kind!r}"
+        )
+    adopted = copy.deepcopy(cfg)
+    adopted.model = model_section(init.model, cfg.model)
+    if adopted.data.max_seq_length > adopted.model.max_position_embeddings:
+        raise ElectraError(
+            f"data.max_seq_length = {adopted.data.max_seq_length} exceeds the {adopted.model.max_position_embeddings} "
+            f"positions of {key} checkpoint {init.path}"
+        )
+    return adopted, init
+
+
+@dataclass
+class Start:
+    """Where a run starts: its (adjusted) config, the checkpoint it resumes or the one it is initialised from."""
+
+    cfg: PretrainConfig
+    resume: Pretrained | None = None
+    state: dict[str, Any] | None = None
+    init: Pretrained | None = None
+
+    @property
+    def source(self) -> Pretrained | None:
+        return self.resume or self.init
+
+
+def starting_point(cfg: PretrainConfig, resume: bool) -> Start:
+    """The checkpoint to resume (checked against ``cfg``'s locked keys) or to start from, or neither."""
+    out = Path(cfg.train.output_dir)
+    latest = ckpt.latest_checkpoint(out)
+    if resume and latest is None:
+        raise ElectraError(f"--resume: no checkpoint in {out}")
+    if not resume and latest is not None:
+        raise ElectraError(f"{out} already holds checkpoints; pass --resume or choose another --train.output_dir")
+    if latest is None:
+        cfg, init = adopt_initial_model(cfg)
+        return Start(cfg, init=init)
+    loaded = load_checkpoint(latest)
+    saved = loaded.train_config
+    if saved is None:
+        raise ElectraError(f"--resume: checkpoint {latest} has no training config ({ckpt.TRAIN_CONFIG})")
+    if cfg.train.init_from:  # a resumed run started from train.init_from: its own checkpoint has that shape
+        cfg = copy.deepcopy(cfg)
+        cfg.model = config_from_dict(saved).model
+    check_resume_config(cfg, saved, latest)
+    return Start(cfg, resume=loaded, state=ckpt.load_trainer_state(latest))
+
+
+def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
+    """Pretrain per ``cfg``; returns the last logged metrics. See the README for the CLI."""
+    start = starting_point(cfg, resume)
+    cfg, t = start.cfg, start.cfg.train
+    device = resolve_device(t.device, "train.device")
+    dist = D.init_distributed(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    if t.batch_size % (dist.world_size * t.grad_accum):
+        raise ElectraError(
+            f"train.batch_size = {t.batch_size} is not divisible by world size {dist.world_size} x "
+            f"train.grad_accum {t.grad_accum}"
+        )
+    data = load_data(cfg, start.source.path / "tokenizer.json" if start.source else None, dist, progress)
+    special = special_token_ids(data.tokenizer)
+    trainer, meta = _build_trainer(start, data, special, device, dist, progress)
+    if start.state is not None:
+        saved = start.state.get("rng_per_rank") or [start.state["rng"]]
+        if dist.rank < len(saved):  # a rank that did not exist when the checkpoint was written keeps its seed
+            set_rng_state(saved[dist.rank])
+    last = trainer.fit(_batches(start, data, t.batch_size // dist.world_size, dist, device))
+    if dist.is_main:
+        out = Path(t.output_dir)
+        png = plot_curves(out / "metrics.jsonl", out / "loss_curves.png", HEADLINE, f"{cfg.objective.kind} pretraining")
+        if png and progress:
+            tqdm.write(f"electra: checkpoints in {out}; loss curves in {png}")
+    D.shutdown(dist)
+    return last
+
+
+def _new_model(start: Start, data: PretrainData, special: dict[str, int]) -> PretrainedModel:
+    """The model of a fresh run, or of a resumed one (then with the checkpoint's weights), seeded."""
+    torch.manual_seed(start.cfg.train.seed)
+    source = start.source
+    if source is None:
+        vocab_size = build.padded_vocab_size(data.tokenizer.get_vocab_size())
+        return build.build_model(start.cfg, vocab_size, special["pad"])
+    # An imported model keeps its own (perhaps unpadded) vocabulary size, and so does a run started from one.
+    model = build_model(source.meta["model_class"], source.meta["model_config"])
+    model.load_state_dict(source.model.state_dict())
+    return model
+
+
+def _build_trainer(
+    start: Start, data: PretrainData, special: dict[str, int], device: torch.device, dist: D.DistInfo, progress: bool
+) -> tuple[Trainer, dict[str, Any]]:
+    cfg, t = start.cfg, start.cfg.train
+    model = _new_model(start, data, special).to(device)
+    objective = build.build_objective(model, cfg, special).to(device)
+    parallel = parallelize(objective, model, model.parallel_blocks(), dist, device, fsdp=t.fsdp, compile=t.compile,
+                           compile_mode=t.compile_mode)  # fmt: skip
+    optimizer = build_adamw(param_groups(model, t.weight_decay), (t.adam_beta1, t.adam_beta2), t.adam_eps,
+                            t.bias_correction)  # fmt: skip
+    step = 0
+    if start.state is not None:
+        load_state(optimizer, lambda: D.load_optimizer_state(model, optimizer, start.state["optimizer"]))
+        step = int(start.state["step"])
+    if dist.rank > 0:
+        # Every rank built the same weights from the same seed; from here on each rank needs its own
+        # stream for masking, sampling and dropout (rank 0 keeps the single-process one).
+        torch.manual_seed(derived_seed(t.seed, dist.rank, step))
+    out = Path(t.output_dir)
+    logger = MetricsLogger(out, t.tensorboard, enabled=dist.is_main)
+    meta = {**model.checkpoint_config(special), "kind": "pretrained"}
+    if start.init is not None:
+        meta["initialised_from"] = str(start.init.path)
+    files = tokenizer_files(data.tokenizer) if dist.is_main else {}
+
+    def save(trainer: Trainer) -> Path | None:
+        unsharded = (lambda: _unsharded_copy(model)) if parallel.mode == "fsdp" else None
+        return save_training_checkpoint(trainer, out, meta, files, cfg.to_dict(), t.keep_checkpoints, unsharded)
+
+    hooks = [Progress(logger, t.log_every, _postfix, enabled=progress and dist.is_main)]
+    if data.held_out is not None:
+        evaluate = lambda trainer: evaluate_held_out(objective, data.held_out, t.batch_size // dist.world_size,  # noqa: E731
+                                                     device, t.precision, t.seed, dist)  # fmt: skip
+        hooks.append(Evaluate(evaluate, logger, every=t.eval_every or t.save_every,
+                              report=_report_held_out if progress and dist.is_main else None))  # fmt: skip
+    hooks.append(SaveCheckpoints(save, t.save_every))
+    trainer = Trainer(model=model, parallel=parallel, forward=objective_forward, optimizer=optimizer,
+                      schedule=lambda s: recipe_lr(s, t.lr, t.warmup_steps, t.steps), total_steps=t.steps,
+                      device=device, precision=t.precision, grad_accum=t.grad_accum, clip_norm=t.clip_norm,
+                      dist=dist, hooks=hooks, batches_per_epoch=len(data.train) // t.batch_size, step=step)  # fmt: skip
+    if dist.is_main:
+        _announce(start, data, model, device, parallel.mode, dist)
+    return trainer, meta
+
+
+def objective_forward(objective: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """What a pretraining step computes on a batch: the objective's loss and metrics."""
+    return objective(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+
+
+def _postfix(values: dict[str, float]) -> dict[str, str]:
+    return {
+        "loss": f"{values['loss']:.3f}",
+        "gen_acc": f"{values.get('gen_acc', 0):.3f}",
+        "disc_acc": f"{values['disc_acc']:.3f}" if "disc_acc" in values else "-",
+        "tok_s": f"{values['tokens_per_s']:,.0f}",
+    }
+
+
+def _report_held_out(trainer: Trainer, values: dict[str, float]) -> None:
+    shown = ", ".join(f"{k[5:]} {v:.4f}" for k, v in values.items() if k[5:] in HEADLINE)
+    tqdm.write(f"step {trainer.step}: held-out {shown}")
+
+
+def _announce(start: Start, data: PretrainData, model: nn.Module, device: torch.device, mode: str,
+              dist: D.DistInfo) -> None:  # fmt: skip
+    cfg = start.cfg
+    out = Path(cfg.train.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    n_params = sum(p.numel() for p in model.parameters())
+    held = f"held-out evaluation on {len(data.held_out) * dist.world_size:,} | " if data.held_out is not None else ""
+    tqdm.write(
+        f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if mode == 'fsdp' else ''} | "
+        f"{n_params / 1e6:.2f}M parameters{f' from {start.init.path}' if start.init else ''} | "
+        f"{len(data.train):,} training sequences of {data.train.max_seq_length} | {held}"
+        f"vocab {data.tokenizer.get_vocab_size():,}"
+    )
+
+
+def _batches(start: Start, data: PretrainData, per_rank: int, dist: D.DistInfo, device: torch.device):
+    """This rank's batches from the run's data position (the next batch after a resumed checkpoint's)."""
+    t = start.cfg.train
+    epoch, batch_index = 0, 0
+    if start.state is not None:
+        epoch, batch_index = int(start.state["epoch"]), int(start.state["batch_index"])
+    batches_per_epoch = len(data.train) // t.batch_size
+    if batches_per_epoch and batch_index >= batches_per_epoch:
+        epoch, batch_index = epoch + 1, 0
+    return batch_iterator(data.train, per_rank, t.seed, start_epoch=epoch, start_batch=batch_index, rank=dist.rank,
+                          world_size=dist.world_size, num_workers=start.cfg.data.num_workers,
+                          pin_memory=device.type == "cuda")  # fmt: skip
+
+
+def _unsharded_copy(model: PretrainedModel) -> nn.Module | None:
+    """On rank 0, a CPU model holding an FSDP model's full weights (for saving); None on other ranks.
+
+    Every rank must call it (gathering the shards is a collective)."""
+    full = D.full_model_state(model)
+    if not full:
+        return None
+    clone = build_model(type(model).__name__, model.config.to_dict())
+    clone.load_state_dict(full)  # tied tensors (the shared embeddings) arrive twice with equal values
+    return clone
+
+
+def evaluate_held_out(
+    objective: nn.Module, data: RowSubset, batch_size: int, device: torch.device, precision: str, seed: int,
+    dist: D.DistInfo,
+) -> dict[str, float]:  # fmt: skip
+    """The objective's metrics on held-out rows (prefixed ``eval_``), averaged over rows and ranks.
+
+    Dropout is off and masks and samples come from a fixed seed, so every call sees the same masked
+    positions; the global RNG and the training mode are left as they were, so training is unaffected."""
+    was_training = objective.training
+    objective.eval()
+    sums: dict[str, torch.Tensor] = {}
+    devices = [device] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed + 7919)
+            for start in range(0, len(data), batch_size):
+                rows = data[np.arange(start, min(start + batch_size, len(data)))]
+                batch = derive_inputs(torch.from_numpy(rows.astype(np.int64)), data.sep_id, data.pad_id)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with autocast(device, precision):
+                    result = objective_forward(objective, batch)
+                for k, v in result.items():
+                    sums[k] = sums.get(k, 0) + v.detach().float() * len(rows)
+    finally:
+        D.reshard(objective)
+        objective.train(was_training)
+    return mean_over_ranks(sums, len(data), dist, prefix="eval_")

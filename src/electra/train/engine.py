@@ -1,0 +1,210 @@
+"""The training engine: one optimisation step (:func:`train_step`) and the loop around it (:class:`Trainer`).
+
+The engine knows no model, objective or data: a recipe hands it a module to call, a ``forward`` that turns
+(module, batch) into ``{"loss": ..., <metrics>...}``, an optimiser, a learning-rate schedule, batches and
+hooks (progress and metrics, held-out evaluation, keep-best, checkpoints). Inside a step nothing is read back
+to the host: metrics stay on the device and are averaged at log steps, the learning rate is written into
+device tensors, so a whole step can be compiled or captured.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from electra.core.errors import ElectraError
+from electra.core.runtime import autocast
+from electra.train import distributed as D
+from electra.train.optim import set_lr
+from electra.train.parallel import Parallel
+
+Batch = dict[str, torch.Tensor]
+Forward = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
+
+
+def split_batch(batch: Batch, parts: int) -> list[Batch]:
+    """``batch`` cut into ``parts`` micro-batches along the first dimension (fewer when it has fewer rows)."""
+    if parts == 1:
+        return [batch]
+    chunks = {k: v.chunk(parts) for k, v in batch.items()}
+    n = min(len(c) for c in chunks.values())
+    return [{k: chunks[k][i] for k in batch} for i in range(n)]
+
+
+def train_step(
+    parallel: Parallel,
+    forward: Forward,
+    micro_batches: Sequence[Batch],
+    optimizer: torch.optim.Optimizer,
+    clip_norm: float,
+    device: torch.device,
+    precision: str = "auto",
+) -> dict[str, torch.Tensor]:
+    """Forward and backward over ``micro_batches`` (gradients summed, synchronised across ranks after the
+    last), global-norm clipping, one optimiser step; returns the step's metrics as device tensors (the mean
+    over micro-batches of every value ``forward`` returned, plus ``grad_norm``)."""
+    n = len(micro_batches)
+    sums: dict[str, torch.Tensor] = {}
+    for i, batch in enumerate(micro_batches):
+        with parallel.gradient_sync(i == n - 1):
+            with autocast(device, precision):
+                out = forward(parallel.module, batch)
+            (out["loss"] / n).backward()
+        for key, value in out.items():
+            value = value.detach().float()
+            sums[key] = sums[key] + value if key in sums else value
+    metrics = {k: v / n for k, v in sums.items()}
+    if clip_norm > 0:
+        norm = torch.nn.utils.clip_grad_norm_(parallel.model.parameters(), clip_norm)
+        metrics["grad_norm"] = D.local_value(norm).detach().float()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return metrics
+
+
+def tokens_in(batch: Batch) -> torch.Tensor:
+    """Real (non-padding) tokens of a batch: its attention mask's sum, else every position of ``input_ids``,
+    else its rows."""
+    if "attention_mask" in batch:
+        return batch["attention_mask"].sum()
+    first = batch["input_ids"] if "input_ids" in batch else next(iter(batch.values()))
+    return torch.tensor(first.numel() if "input_ids" in batch else len(first), device=first.device)
+
+
+class Hook:
+    """Something done around the steps: override any of the three methods.
+
+    ``every`` steps, at each epoch's end (``at_epoch_end``) and after the last step, :meth:`due` is true."""
+
+    every: int = 0
+    at_epoch_end: bool = False
+
+    def on_start(self, trainer: Trainer) -> None: ...
+
+    def after_step(self, trainer: Trainer) -> None: ...
+
+    def on_end(self, trainer: Trainer) -> None: ...
+
+    def due(self, trainer: Trainer) -> bool:
+        return (
+            trainer.at_end
+            or (self.every > 0 and trainer.step % self.every == 0)
+            or (self.at_epoch_end and trainer.epoch_ended)
+        )
+
+
+class Trainer:
+    """Runs ``total_steps`` optimisation steps over ``(epoch, batch_index, batch)`` triples; hooks do the rest.
+
+    ``model`` owns the parameters (clipped, saved); ``parallel`` is what :func:`train_step` calls (the
+    model's objective, maybe compiled and wrapped in DDP or FSDP: see :func:`~electra.train.parallel.parallelize`).
+    ``schedule(step)`` gives each step's learning rate (times each group's ``lr_scale``). ``step`` and the
+    data position start where a resumed run stopped. With ``check_finite`` a non-finite loss stops the run
+    with an error at the next log.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        parallel: Parallel,
+        forward: Forward,
+        optimizer: torch.optim.Optimizer,
+        schedule: Callable[[int], float],
+        total_steps: int,
+        device: torch.device,
+        precision: str = "auto",
+        grad_accum: int = 1,
+        clip_norm: float = 1.0,
+        dist: D.DistInfo | None = None,
+        hooks: Sequence[Hook] = (),
+        batches_per_epoch: int = 0,
+        step: int = 0,
+        check_finite: bool = False,
+    ) -> None:
+        self.model, self.parallel, self.forward, self.optimizer = model, parallel, forward, optimizer
+        self.schedule, self.total_steps, self.device, self.precision = schedule, total_steps, device, precision
+        self.grad_accum, self.clip_norm, self.dist = grad_accum, clip_norm, dist or D.DistInfo()
+        self.hooks, self.batches_per_epoch, self.check_finite = list(hooks), batches_per_epoch, check_finite
+        self.step, self.epoch, self.batch_index, self.lr = step, 0, -1, 0.0
+        self.last: dict[str, float] = {}  # the latest logged and evaluated values
+        self.evaluated: dict[str, float] = {}  # what an evaluation hook computed at this step (else empty)
+        self._sums: dict[str, torch.Tensor] = {}
+        self._steps = 0
+        self._tokens = torch.zeros((), device=device)
+        self._timer = time.perf_counter()
+
+    @property
+    def at_end(self) -> bool:
+        return self.step >= self.total_steps
+
+    @property
+    def epoch_ended(self) -> bool:
+        return self.batches_per_epoch > 0 and self.batch_index == self.batches_per_epoch - 1
+
+    def fit(self, batches: Iterator[tuple[int, int, Batch]]) -> dict[str, float]:
+        """Train until ``total_steps``; returns the last logged (and evaluated) metrics."""
+        try:
+            for hook in self.hooks:
+                hook.on_start(self)
+            self.parallel.module.train()
+            while self.step < self.total_steps:
+                self._one_step(batches)
+                self.evaluated = {}
+                for hook in self.hooks:
+                    hook.after_step(self)
+        finally:
+            for hook in self.hooks:
+                hook.on_end(self)
+        return self.last
+
+    def _one_step(self, batches: Iterator[tuple[int, int, Batch]]) -> None:
+        self.lr = self.schedule(self.step)
+        set_lr(self.optimizer, self.lr)
+        self.epoch, self.batch_index, batch = next(batches)
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        if self.parallel.cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        metrics = train_step(self.parallel, self.forward, split_batch(batch, self.grad_accum), self.optimizer,
+                             self.clip_norm, self.device, self.precision)  # fmt: skip
+        for key, value in metrics.items():
+            self._sums[key] = self._sums[key] + value if key in self._sums else value
+        self._tokens += tokens_in(batch)
+        self._steps += 1
+        self.step += 1
+
+    def collect_metrics(self) -> dict[str, float]:
+        """The mean of every step metric since the previous call, over steps and ranks (one all-reduce), with
+        the learning rate, tokens/s and epoch; starts the next averaging window."""
+        elapsed = time.perf_counter() - self._timer
+        values = mean_over_ranks(self._sums, self._steps, self.dist)
+        tokens = float(D.all_reduce_mean(self._tokens, self.dist)) * self.dist.world_size
+        values.update(lr=self.lr, tokens_per_s=round(tokens / max(elapsed, 1e-9), 1), epoch=self.epoch)
+        if self.check_finite and not all(map(_finite, values.values())):
+            raise ElectraError(
+                f"the loss became {values.get('loss')} by step {self.step} (learning rate {self.lr:.3g}); "
+                "lower the learning rate"
+            )
+        self._sums, self._steps = {}, 0
+        self._tokens.zero_()
+        self._timer = time.perf_counter()
+        self.last.update(values)
+        return values
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def mean_over_ranks(sums: dict[str, torch.Tensor], count: int, dist: D.DistInfo, prefix: str = "") -> dict[str, float]:
+    """``sums / count`` averaged over ranks (one all-reduce for all metrics), as floats rounded to 5 places."""
+    if not sums or count == 0:
+        return {}
+    keys = sorted(sums)
+    means = D.all_reduce_mean(torch.stack([sums[k] for k in keys]) / count, dist)
+    return {f"{prefix}{k}": round(float(v), 5) for k, v in zip(keys, means.tolist(), strict=True)}
