@@ -62,9 +62,9 @@ def test_pretraining_teaches_what_the_labels_do_not(tmp_path):
     micro = list(MICRO)
     micro[micro.index("--data.vocab_size") + 1] = "700"  # every made-up word a whole token
     cfg = build_config("tiny", None, [
-        *micro, "--data.corpus", str(corpus), "--train.output_dir", str(tmp_path / "pre"), "--train.steps", "1000",
+        *micro, "--data.corpus", str(corpus), "--train.output_dir", str(tmp_path / "pre"), "--train.steps", "2000",
         "--train.warmup_steps", "100", "--train.lr", "2e-3", "--train.batch_size", "32", "--train.log_every", "100",
-        "--train.save_every", "1000",
+        "--train.save_every", "2000",
     ])  # fmt: skip
     pretrain_mod.pretrain(cfg, progress=False)
 
@@ -72,9 +72,12 @@ def test_pretraining_teaches_what_the_labels_do_not(tmp_path):
     for arm, random_init in (("pretrained", False), ("random", True)):
         summary = finetune(FinetuneConfig(
             model=str(tmp_path / "pre"), task=TaskSpec(task="classification"), train_file=train, dev_file=dev,
-            test_file=test, output_dir=str(tmp_path / arm), lr=2e-3, epochs=5, batch_size=16, seeds=[1],
+            test_file=test, output_dir=str(tmp_path / arm), lr=2e-3, epochs=5, batch_size=16, seeds=[1, 2, 3],
             progress=False, random_init=random_init,
         ))  # fmt: skip
         accuracy[arm] = summary.aggregate["test_accuracy"]["median"]
+    # Medians of 3 fine-tuning seeds: one seed in three can fail to leave the constant prediction (0.48),
+    # and after 1,000 pretraining steps the median varied with the thread count (0.65-0.92); after 2,000
+    # it was 1.0 with 1 and 2 threads, random init 0.48-0.52.
     assert accuracy["random"] < 0.65, accuracy  # the unseen words' class is not in the labels: about chance
-    assert accuracy["pretrained"] > 0.85, accuracy  # measured 0.99-1.0 (2 seeds)
+    assert accuracy["pretrained"] > 0.85, accuracy

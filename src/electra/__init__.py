@@ -1,3 +1,3 @@
 """electra: Transformer building blocks and ELECTRA pretraining on PyTorch."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -35,7 +35,7 @@ def test_jsonl_gzip_and_directories(tmp_path):
     files = find_input_files([root])
     names = [p.relative_to(root).as_posix() for p in files]
     assert names == ["a.md", "b.jsonl", "sub/c.txt.gz", "sub/d.json.gz"]
-    with pytest.raises(ElectraError, match="d.json.gz line 1: missing field 'text'"):
+    with pytest.raises(ElectraError, match="d.json.gz:1: missing field 'text'"):
         list(iter_documents(files))
     docs = list(iter_documents(files[:3]))
     assert docs == ["markdown is text", "json one", "json\ntwo", "gz doc one", "gz doc two"]
@@ -100,10 +100,10 @@ def test_jsonl_errors_name_file_line_and_field(tmp_path):
     f = tmp_path / "data.jsonl"
     records = [{"text": "ok"}, {"text": "fine"}, {"txt": "x"}]
     f.write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
-    with pytest.raises(ElectraError, match=r"data\.jsonl line 3: missing field 'text'"):
+    with pytest.raises(ElectraError, match=r"data\.jsonl:3: missing field 'text'"):
         list(iter_documents([f]))
     f.write_text(json.dumps({"text": "ok"}) + "\n{broken\n", encoding="utf-8")
-    with pytest.raises(ElectraError, match=r"data\.jsonl line 2: invalid JSON"):
+    with pytest.raises(ElectraError, match=r"data\.jsonl:2: invalid JSON"):
         list(iter_documents([f]))
 
 

@@ -88,3 +88,16 @@ def test_data_parallel_fine_tuning_matches_gradient_accumulation(tiny_checkpoint
     a, b = _weights(ddp), _weights(single)
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=1e-4, msg=lambda m, k=k: f"{k}: {m}")
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_compiled_fine_tuning_reaches_the_eager_weights(tiny_checkpoint, sentiment_files, tmp_path):
+    """``--compile true`` (torch.compile of the model, batches of varying length): eager's weights to float
+    tolerance."""
+    runs = {}
+    for name, extra in (("eager", []), ("compiled", ["--compile", "true"])):
+        runs[name] = tmp_path / name
+        assert cli_main(_args(tiny_checkpoint, sentiment_files, runs[name], "--max-train-examples", "48", *extra)) == 0
+    eager, compiled = _weights(runs["eager"]), _weights(runs["compiled"])
+    for k in eager:
+        torch.testing.assert_close(compiled[k], eager[k], atol=1e-5, rtol=1e-4, msg=lambda m, k=k: f"{k}: {m}")

@@ -85,17 +85,6 @@ def resolve_checkpoint(path: Path, pretrained: bool = False) -> Path:
     raise ElectraError(f"no checkpoint in {path} (expected config.json or checkpoint-* directories)")
 
 
-def is_checkpoint(path: Path) -> bool:
-    """Whether ``path`` is one of our checkpoint directories, or a run directory holding one."""
-    cfg = path / CONFIG
-    if cfg.is_file():
-        try:
-            return json.loads(cfg.read_text(encoding="utf-8")).get("format") == FORMAT
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            return False
-    return bool(checkpoint_dirs(path))
-
-
 def read_config(path: Path) -> dict[str, Any]:
     """config.json of a checkpoint directory, with one-line errors."""
     file = path / CONFIG

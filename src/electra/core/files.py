@@ -1,8 +1,9 @@
-"""Reading JSON and YAML files with one-line errors that name the file."""
+"""Reading JSON, JSON-lines and YAML files with one-line errors that name the file (and line)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,18 @@ def read_yaml(path: Path, what: str = "config file") -> Any:
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ElectraError(f"{what} {path} is not valid YAML: {str(e).splitlines()[0]}") from None
     return {} if data is None else data
+
+
+def iter_jsonl(lines: Iterable[str], where: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSON-lines text; one-line errors name
+    ``where`` and the line (a line that is not JSON, or not a JSON object)."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ElectraError(f"{where}:{lineno}: invalid JSON ({e.msg})") from None
+        if not isinstance(record, dict):
+            raise ElectraError(f"{where}:{lineno}: expected a JSON object per line")
+        yield lineno, record

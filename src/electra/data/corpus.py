@@ -8,7 +8,6 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
-import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from electra.core.errors import ElectraError
+from electra.core.files import iter_jsonl
 from electra.data import catalogue
 
 _SNIFF_BYTES = 8192
@@ -145,22 +145,14 @@ def _plain_documents(path: Path, doc_per_line: bool) -> Iterator[str]:
 
 def _jsonl_documents(path: Path, text_field: str) -> Iterator[str]:
     with _open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ElectraError(f"{path} line {lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(record, dict):
-                raise ElectraError(f"{path} line {lineno}: expected a JSON object with '{text_field}'")
+        for lineno, record in iter_jsonl(f, path):
             if text_field not in record:
-                raise ElectraError(f"{path} line {lineno}: missing field '{text_field}'")
+                raise ElectraError(f"{path}:{lineno}: missing field '{text_field}'")
             text = record[text_field]
             if text is None:
                 continue
             if not isinstance(text, str):
-                raise ElectraError(f"{path} line {lineno}: field '{text_field}' is not a string")
+                raise ElectraError(f"{path}:{lineno}: field '{text_field}' is not a string")
             text = text.strip()
             if text:
                 yield text

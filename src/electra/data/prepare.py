@@ -25,6 +25,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from electra.core.errors import ElectraError
+from electra.core.files import read_json
 from electra.data.corpus import SkipReport, find_input_files, iter_documents, split_sentences
 from electra.data.tokenizer import special_token_ids, tokenizer_fingerprint
 
@@ -221,12 +222,7 @@ def cache_key(files: Sequence[Path], fingerprint: str, cfg: PackingConfig) -> st
 def read_manifest(directory: Path) -> dict:
     """The parsed ``manifest.json`` of a prepared directory; ElectraError if missing or malformed."""
     path = Path(directory) / MANIFEST_NAME
-    if not path.is_file():
-        raise ElectraError(f"prepared data manifest not found: {path}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ElectraError(f"prepared data manifest {path} is not valid JSON: {e}") from None
+    manifest = read_json(path, "prepared data manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
         raise ElectraError(f"prepared data manifest {path} has an unknown format (expected format "
                            f"{FORMAT_VERSION})")

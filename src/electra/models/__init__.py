@@ -14,9 +14,17 @@ from electra.models.config import (
 from electra.models.electra import Discriminator, Electra, MaskedLM
 from electra.models.encoder import TransformerEncoder
 from electra.models.heads import SequenceHead, SpanHead, TaskModel, TokenHead
-from electra.models.pretrained import Pretrained, PretrainedModel, build_model, load_checkpoint
+from electra.models.pretrained import (
+    CheckpointInfo,
+    Pretrained,
+    PretrainedModel,
+    build_model,
+    load_checkpoint,
+    read_checkpoint,
+)
 
 __all__ = [
+    "CheckpointInfo",
     "Discriminator",
     "Electra",
     "ElectraConfig",
@@ -33,5 +41,6 @@ __all__ = [
     "TransformerEncoder",
     "build_model",
     "load_checkpoint",
+    "read_checkpoint",
     "scaled_generator_config",
 ]

@@ -143,8 +143,37 @@ def _what(meta: dict[str, Any]) -> str:
     return " (trained with the MLM objective)" if meta.get("model_class") == "MaskedLM" else ""
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", pretrained: bool = False) -> Pretrained:
-    """Load the model of a checkpoint (or of the newest checkpoint of a run directory), in eval mode.
+@dataclass
+class CheckpointInfo:
+    """A checkpoint without its weights: where it is, its config.json (as format version 2) and the
+    configuration of the run that wrote it (None for imported or hand-saved checkpoints)."""
+
+    path: Path
+    meta: dict[str, Any]
+    train_config: dict[str, Any] | None
+
+    @property
+    def model_class(self) -> type[PretrainedModel]:
+        cls = PretrainedModel.registry.get(self.meta["model_class"])
+        if cls is None:
+            known = ", ".join(sorted(PretrainedModel.registry))
+            raise ElectraError(f"{self.path / ckpt.CONFIG}: unknown model_class {self.meta['model_class']!r} "
+                               f"(known: {known})")  # fmt: skip
+        return cls
+
+    def build(self) -> PretrainedModel:
+        """A freshly initialised model of the checkpoint's class and config (no weights loaded)."""
+        return build_model(self.meta["model_class"], self.meta["model_config"], str(self.path / ckpt.CONFIG))
+
+    def load(self, device: str | torch.device = "cpu") -> PretrainedModel:
+        """The checkpoint's model with its weights, in eval mode."""
+        model = self.build()
+        ckpt.load_weights(model, self.path)
+        return model.to(device).eval()
+
+
+def read_checkpoint(path: str | Path, pretrained: bool = False) -> CheckpointInfo:
+    """Describe a checkpoint (or the newest checkpoint of a run directory) without loading its weights.
 
     With ``pretrained`` a fine-tuned checkpoint is refused with a one-line error naming the commands that
     use it (for ``detect``, ``fill-mask``, ``export`` and continued pretraining)."""
@@ -155,12 +184,16 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", pretra
             f"{path} is a fine-tuned checkpoint (from `electra finetune`), not a pretrained one: "
             "use `electra evaluate` or `electra predict` with it"
         )
-    meta = upgrade_config(raw, path)
-    model = build_model(meta["model_class"], meta["model_config"], str(path / ckpt.CONFIG))
-    ckpt.load_weights(model, path)
-    model.to(device).eval()
-    tokenizer = load_tokenizer(path / "tokenizer.json") if (path / "tokenizer.json").is_file() else None
-    return Pretrained(path, model, meta, tokenizer, saved_train_config(path))
+    return CheckpointInfo(path, upgrade_config(raw, path), saved_train_config(path))
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", pretrained: bool = False) -> Pretrained:
+    """Load the model of a checkpoint (or of the newest checkpoint of a run directory), in eval mode, with its
+    tokenizer (see :func:`read_checkpoint` for ``pretrained``)."""
+    info = read_checkpoint(path, pretrained)
+    tokenizer_file = info.path / "tokenizer.json"
+    tokenizer = load_tokenizer(tokenizer_file) if tokenizer_file.is_file() else None
+    return Pretrained(info.path, info.load(device), info.meta, tokenizer, info.train_config)
 
 
 def saved_train_config(path: Path) -> dict[str, Any] | None:

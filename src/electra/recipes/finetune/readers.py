@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from electra.core.errors import ElectraError
-from electra.core.files import read_json
+from electra.core.files import iter_jsonl, read_json
 from electra.recipes.finetune import schemes
 from electra.recipes.finetune.spec import QAExample, TaskSpec, TextExample, TokenExample
 
@@ -108,15 +107,7 @@ def iter_table_rows(path: Path, fmt: str, header: bool = True) -> Iterator[tuple
     elif fmt == "jsonl":
         with path.open(encoding="utf-8") as f:
             try:
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise ElectraError(f"{path}:{lineno}: not valid JSON: {e.msg}") from None
-                    if not isinstance(row, dict):
-                        raise ElectraError(f"{path}:{lineno}: expected a JSON object per line")
+                for lineno, row in iter_jsonl(f, path):
                     yield row, f"{path}:{lineno}"
             except UnicodeDecodeError as e:
                 raise ElectraError(f"{path} is not UTF-8 text ({e.reason})") from None

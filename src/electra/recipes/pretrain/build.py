@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from electra.core.errors import ElectraError
 from electra.models import Electra, ElectraConfig, MaskedLM, PretrainedModel
 from electra.objectives import MaskedLanguageModeling, MaskingObjective, ReplacedTokenDetection
 from electra.recipes.pretrain.config import PretrainConfig
@@ -23,9 +24,14 @@ def build_model(cfg: PretrainConfig, vocab_size: int, pad_token_id: int = 0) -> 
     return Electra(ElectraConfig(encoder, cfg.model.generator_multiplier))
 
 
-def model_kind(model: PretrainedModel) -> str:
-    """The ``objective.kind`` a pretraining model goes with: ``electra`` or ``mlm``."""
-    return "electra" if isinstance(model, Electra) else "mlm"
+def objective_kind(model_class: type[PretrainedModel]) -> str:
+    """The ``objective.kind`` a model class is pretrained with: ``electra`` (:class:`Electra`) or ``mlm``
+    (:class:`MaskedLM`)."""
+    if issubclass(model_class, Electra):
+        return "electra"
+    if issubclass(model_class, MaskedLM):
+        return "mlm"
+    raise ElectraError(f"a {model_class.__name__} cannot be pretrained (expected Electra or MaskedLM)")
 
 
 def build_objective(model: PretrainedModel, cfg: PretrainConfig, special_ids: dict[str, int]) -> MaskingObjective:

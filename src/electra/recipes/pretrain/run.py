@@ -7,6 +7,7 @@ at step k and resumed ends with the same weights as one that never stopped.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,14 @@ from electra.core.errors import ElectraError
 from electra.core.runtime import autocast, derived_seed, resolve_device, set_rng_state
 from electra.data.shards import RowSubset, batch_iterator, derive_inputs
 from electra.data.tokenizer import special_token_ids, tokenizer_files
-from electra.models import Electra, Pretrained, PretrainedModel, build_model, load_checkpoint
+from electra.models import CheckpointInfo, ElectraConfig, PretrainedModel, build_model, read_checkpoint
+from electra.models.config import EncoderConfig, EncoderShape
 from electra.recipes.pretrain import build
 from electra.recipes.pretrain.config import ModelSection, PretrainConfig, config_from_dict
 from electra.recipes.pretrain.data import PretrainData, load_data
 from electra.train import distributed as D
 from electra.train.checkpoint import save_training_checkpoint
-from electra.train.engine import Trainer, mean_over_ranks
+from electra.train.engine import Hook, Trainer, mean_over_ranks
 from electra.train.hooks import Evaluate, Progress, SaveCheckpoints
 from electra.train.metrics import MetricsLogger, plot_curves
 from electra.train.optim import build_adamw, load_state, param_groups, recipe_lr
@@ -66,27 +68,27 @@ def check_resume_config(cfg: PretrainConfig, saved: dict, path: Path) -> None:
             )
 
 
-def model_section(model: PretrainedModel, base: ModelSection | None = None) -> ModelSection:
-    """The ``model`` section describing a pretraining model's shape (the generator width of an ELECTRA)."""
+def model_section(config: ElectraConfig | EncoderConfig, base: ModelSection | None = None) -> ModelSection:
+    """The ``model`` section describing a pretraining model's config (an ELECTRA's, with its generator width,
+    or a masked LM's)."""
     section = copy.deepcopy(base) if base is not None else ModelSection()
-    encoder = model.discriminator.config if isinstance(model, Electra) else model.config
-    for name in ModelSection.__dataclass_fields__:
-        if hasattr(encoder, name):
-            setattr(section, name, getattr(encoder, name))
-    if isinstance(model, Electra):
-        section.generator_multiplier = model.config.generator_multiplier
+    encoder = config.discriminator if isinstance(config, ElectraConfig) else config
+    for f in dataclasses.fields(EncoderShape):
+        setattr(section, f.name, getattr(encoder, f.name))
+    if isinstance(config, ElectraConfig):
+        section.generator_multiplier = config.generator_multiplier
     return section
 
 
-def adopt_initial_model(cfg: PretrainConfig) -> tuple[PretrainConfig, Pretrained | None]:
-    """With ``train.init_from``: a copy of ``cfg`` whose model section is the checkpoint's, and the loaded
+def adopt_initial_model(cfg: PretrainConfig) -> tuple[PretrainConfig, CheckpointInfo | None]:
+    """With ``train.init_from``: a copy of ``cfg`` whose model section is the checkpoint's, and the
     checkpoint; otherwise ``(cfg, None)``. One-line errors for checkpoints that cannot seed this run
     (fine-tuned, another objective, no tokenizer, or positions shorter than data.max_seq_length)."""
     if not cfg.train.init_from:
         return cfg, None
     key = "train.init_from"
     try:
-        init = load_checkpoint(Path(cfg.train.init_from), pretrained=True)
+        init = read_checkpoint(Path(cfg.train.init_from), pretrained=True)
     except ElectraError as e:
         if "fine-tuned" in str(e):
             raise ElectraError(f"{key}: {cfg.train.init_from} is a fine-tuned checkpoint; start pretraining from "
@@ -96,15 +98,15 @@ def adopt_initial_model(cfg: PretrainConfig) -> tuple[PretrainConfig, Pretrained
         raise ElectraError(
             f"{key} brings its checkpoint's tokenizer: leave data.tokenizer unset (it is {cfg.data.tokenizer!r})"
         )
-    if init.tokenizer is None:
+    if not (init.path / "tokenizer.json").is_file():
         raise ElectraError(f"{key}: checkpoint {init.path} has no tokenizer.json")
-    kind = build.model_kind(init.model)
+    kind = build.objective_kind(init.model_class)
     if kind != cfg.objective.kind:
         raise ElectraError(
             f"{key}: {init.path} was pretrained with objective.kind {kind!r}, this run uses {cfg.objective.kind!r}"
         )
     adopted = copy.deepcopy(cfg)
-    adopted.model = model_section(init.model, cfg.model)
+    adopted.model = model_section(init.model_class.config_class.from_dict(init.meta["model_config"]), cfg.model)
     if adopted.data.max_seq_length > adopted.model.max_position_embeddings:
         raise ElectraError(
             f"data.max_seq_length = {adopted.data.max_seq_length} exceeds the {adopted.model.max_position_embeddings} "
@@ -115,15 +117,16 @@ def adopt_initial_model(cfg: PretrainConfig) -> tuple[PretrainConfig, Pretrained
 
 @dataclass
 class Start:
-    """Where a run starts: its (adjusted) config, the checkpoint it resumes or the one it is initialised from."""
+    """Where a run starts: its (adjusted) config, the checkpoint it resumes (with its trainer state) or the one
+    it is initialised from."""
 
     cfg: PretrainConfig
-    resume: Pretrained | None = None
+    resume: CheckpointInfo | None = None
     state: dict[str, Any] | None = None
-    init: Pretrained | None = None
+    init: CheckpointInfo | None = None
 
     @property
-    def source(self) -> Pretrained | None:
+    def source(self) -> CheckpointInfo | None:
         return self.resume or self.init
 
 
@@ -138,15 +141,14 @@ def starting_point(cfg: PretrainConfig, resume: bool) -> Start:
     if latest is None:
         cfg, init = adopt_initial_model(cfg)
         return Start(cfg, init=init)
-    loaded = load_checkpoint(latest)
-    saved = loaded.train_config
-    if saved is None:
+    info = read_checkpoint(latest)
+    if info.train_config is None:
         raise ElectraError(f"--resume: checkpoint {latest} has no training config ({ckpt.TRAIN_CONFIG})")
     if cfg.train.init_from:  # a resumed run started from train.init_from: its own checkpoint has that shape
         cfg = copy.deepcopy(cfg)
-        cfg.model = config_from_dict(saved).model
-    check_resume_config(cfg, saved, latest)
-    return Start(cfg, resume=loaded, state=ckpt.load_trainer_state(latest))
+        cfg.model = config_from_dict(info.train_config).model
+    check_resume_config(cfg, info.train_config, latest)
+    return Start(cfg, resume=info, state=ckpt.load_trainer_state(latest))
 
 
 def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
@@ -165,7 +167,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         )
     data = load_data(cfg, start.source.path / "tokenizer.json" if start.source else None, dist, progress)
     special = special_token_ids(data.tokenizer)
-    trainer, meta = _build_trainer(start, data, special, device, dist, progress)
+    trainer = _build_trainer(start, data, special, device, dist, progress)
     if start.state is not None:
         saved = start.state.get("rng_per_rank") or [start.state["rng"]]
         if dist.rank < len(saved):  # a rank that did not exist when the checkpoint was written keeps its seed
@@ -188,14 +190,15 @@ def _new_model(start: Start, data: PretrainData, special: dict[str, int]) -> Pre
         vocab_size = build.padded_vocab_size(data.tokenizer.get_vocab_size())
         return build.build_model(start.cfg, vocab_size, special["pad"])
     # An imported model keeps its own (perhaps unpadded) vocabulary size, and so does a run started from one.
-    model = build_model(source.meta["model_class"], source.meta["model_config"])
-    model.load_state_dict(source.model.state_dict())
+    model = source.build()
+    ckpt.load_weights(model, source.path)
     return model
 
 
 def _build_trainer(
     start: Start, data: PretrainData, special: dict[str, int], device: torch.device, dist: D.DistInfo, progress: bool
-) -> tuple[Trainer, dict[str, Any]]:
+) -> Trainer:
+    """Model, objective (wrapped for this process), optimiser (restored on resume) and hooks, in the engine."""
     cfg, t = start.cfg, start.cfg.train
     model = _new_model(start, data, special).to(device)
     objective = build.build_objective(model, cfg, special).to(device)
@@ -211,6 +214,19 @@ def _build_trainer(
         # Every rank built the same weights from the same seed; from here on each rank needs its own
         # stream for masking, sampling and dropout (rank 0 keeps the single-process one).
         torch.manual_seed(derived_seed(t.seed, dist.rank, step))
+    hooks = _hooks(start, data, model, objective, parallel.mode == "fsdp", special, device, dist, progress)
+    if dist.is_main:
+        _announce(start, data, model, device, parallel.mode, dist)
+    return Trainer(model=model, parallel=parallel, forward=objective_forward, optimizer=optimizer,
+                   schedule=lambda s: recipe_lr(s, t.lr, t.warmup_steps, t.steps), total_steps=t.steps,
+                   device=device, precision=t.precision, grad_accum=t.grad_accum, clip_norm=t.clip_norm,
+                   dist=dist, hooks=hooks, batches_per_epoch=len(data.train) // t.batch_size, step=step)  # fmt: skip
+
+
+def _hooks(start: Start, data: PretrainData, model: PretrainedModel, objective: nn.Module, fsdp: bool,
+           special: dict[str, int], device: torch.device, dist: D.DistInfo, progress: bool) -> list[Hook]:  # fmt: skip
+    """Progress and metrics, held-out evaluation (when there is held-out data) and checkpoints."""
+    cfg, t = start.cfg, start.cfg.train
     out = Path(t.output_dir)
     logger = MetricsLogger(out, t.tensorboard, enabled=dist.is_main)
     meta = {**model.checkpoint_config(special), "kind": "pretrained"}
@@ -219,23 +235,18 @@ def _build_trainer(
     files = tokenizer_files(data.tokenizer) if dist.is_main else {}
 
     def save(trainer: Trainer) -> Path | None:
-        unsharded = (lambda: _unsharded_copy(model)) if parallel.mode == "fsdp" else None
+        unsharded = (lambda: _unsharded_copy(model)) if fsdp else None
         return save_training_checkpoint(trainer, out, meta, files, cfg.to_dict(), t.keep_checkpoints, unsharded)
 
-    hooks = [Progress(logger, t.log_every, _postfix, enabled=progress and dist.is_main)]
+    def evaluate(trainer: Trainer) -> dict[str, float]:
+        return evaluate_held_out(objective, data.held_out, t.batch_size // dist.world_size, device, t.precision,
+                                 t.seed, dist)  # fmt: skip
+
+    hooks: list[Hook] = [Progress(logger, t.log_every, _postfix, enabled=progress and dist.is_main)]
     if data.held_out is not None:
-        evaluate = lambda trainer: evaluate_held_out(objective, data.held_out, t.batch_size // dist.world_size,  # noqa: E731
-                                                     device, t.precision, t.seed, dist)  # fmt: skip
         hooks.append(Evaluate(evaluate, logger, every=t.eval_every or t.save_every,
                               report=_report_held_out if progress and dist.is_main else None))  # fmt: skip
-    hooks.append(SaveCheckpoints(save, t.save_every))
-    trainer = Trainer(model=model, parallel=parallel, forward=objective_forward, optimizer=optimizer,
-                      schedule=lambda s: recipe_lr(s, t.lr, t.warmup_steps, t.steps), total_steps=t.steps,
-                      device=device, precision=t.precision, grad_accum=t.grad_accum, clip_norm=t.clip_norm,
-                      dist=dist, hooks=hooks, batches_per_epoch=len(data.train) // t.batch_size, step=step)  # fmt: skip
-    if dist.is_main:
-        _announce(start, data, model, device, parallel.mode, dist)
-    return trainer, meta
+    return [*hooks, SaveCheckpoints(save, t.save_every)]
 
 
 def objective_forward(objective: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
