@@ -5,6 +5,7 @@ import math
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -233,6 +234,17 @@ def test_tiny_pretraining_on_the_default_corpus(tmp_path):
     det = run_cli("detect", "The city has a large river and a big market.", "-c", str(out), "-v")
     assert det.returncode == 0, det.stderr
     assert "river" in det.stdout and len(det.stdout.splitlines()) > 5
+    # The README's sentence: the planted word is marked (against the base rate stored with the checkpoint).
+    det = run_cli("detect", "The river flows through the kitchen of the city.", "-c", str(out))
+    assert det.returncode == 0 and "[[kitchen]]" in det.stdout, det.stdout + det.stderr
+    # Planted random words in held-out sentences are found far above chance (measured AUC 0.78-0.83,
+    # top-1 0.28-0.40 against 0.10 by chance).
+    held_out = Path(__file__).parent / "fixtures" / "held-out-sentences.txt"
+    ev = run_cli("detect", "-c", str(out), "--evaluate", str(held_out))
+    assert ev.returncode == 0, ev.stderr
+    quality = json.loads(ev.stdout)
+    assert quality["sentences"] == 60 and quality["auc"] > 0.65, quality
+    assert quality["top1"] > 2 * quality["chance_top1"], quality
 
 
 def test_pad_token_need_not_be_id_zero(tmp_path):

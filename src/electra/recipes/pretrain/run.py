@@ -236,7 +236,10 @@ def _hooks(start: Start, data: PretrainData, model: PretrainedModel, objective: 
 
     def save(trainer: Trainer) -> Path | None:
         unsharded = (lambda: _unsharded_copy(model)) if fsdp else None
-        return save_training_checkpoint(trainer, out, meta, files, cfg.to_dict(), t.keep_checkpoints, unsharded)
+        # The replaced fraction of the last logged steps: what `electra detect` judges probabilities against.
+        rate = {"base_rate": trainer.last["replaced_frac"]} if "replaced_frac" in trainer.last else {}
+        return save_training_checkpoint(trainer, out, {**meta, **rate}, files, cfg.to_dict(), t.keep_checkpoints,
+                                        unsharded)  # fmt: skip
 
     def evaluate(trainer: Trainer) -> dict[str, float]:
         return evaluate_held_out(objective, data.held_out, t.batch_size // dist.world_size, device, t.precision,
