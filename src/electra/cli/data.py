@@ -8,9 +8,11 @@ from pathlib import Path
 
 
 def _cmd_tokenizer_train(args: argparse.Namespace) -> None:
+    from electra.core.atomic import check_writable
     from electra.data.corpus import SkipReport, iter_documents, resolve_corpus
     from electra.data.tokenizer import save_tokenizer, train_wordpiece
 
+    check_writable(Path(args.out), "tokenizer directory", directory=True)
     report = SkipReport()
     docs = iter_documents(resolve_corpus(args.corpus), args.doc_per_line, args.text_field, report)
     tok = train_wordpiece(docs, vocab_size=args.vocab_size, lowercase=not args.cased)
@@ -21,11 +23,13 @@ def _cmd_tokenizer_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> None:
+    from electra.core.atomic import check_writable
     from electra.data.corpus import resolve_corpus
     from electra.data.prepare import PackingConfig, prepare_corpus
     from electra.data.shards import TokenShards
     from electra.data.tokenizer import load_tokenizer
 
+    check_writable(Path(args.out), "prepared-data directory", directory=True)
     tok = load_tokenizer(Path(args.tokenizer))
     cfg = PackingConfig(max_seq_length=args.max_seq_length, seed=args.seed, doc_per_line=args.doc_per_line,
                         text_field=args.text_field)  # fmt: skip

@@ -109,8 +109,11 @@ def _cmd_finetune(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from electra.core.atomic import check_writable, write_text_atomic
     from electra.recipes.finetune.inference import evaluate
 
+    if args.json:
+        check_writable(Path(args.json), "metrics", directory=False)
     metrics = evaluate(
         args.model,
         args.file,
@@ -122,7 +125,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     )
     text = json.dumps(metrics, indent=2)
     if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        write_text_atomic(Path(args.json), text + "\n")
     print(text)
 
 
@@ -195,6 +198,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     h.add_argument("--max-answer-length", type=int, help="QA: longest answer in tokens (default 30)")
     h.add_argument("--null-threshold", type=float,
                    help="SQuAD 2.0: answer '' when the no-answer logit exceeds this (default 0)")  # fmt: skip
+    h.add_argument("--skip-nonfinite-steps", type=int,
+                   help="skip up to N steps whose loss is not finite instead of stopping (default 0)")  # fmt: skip
     h.add_argument("--metric", help="dev metric selecting the best epoch (default accuracy / pearson / f1)")
     h.add_argument("--max-train-examples", type=int, help="use only the first N training examples")
     ft.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")

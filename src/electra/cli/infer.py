@@ -45,6 +45,8 @@ def read_texts(args: argparse.Namespace) -> list[str]:
     if args.text is not None and args.input is not None:
         raise ElectraError("give a text or --input, not both")
     if args.text is not None:
+        if not args.text.strip():
+            raise ElectraError("the text is empty")
         return [args.text]
     source = args.input
     if source is None:
@@ -82,6 +84,8 @@ def _cmd_fill_mask(args: argparse.Namespace) -> None:
     from electra.generation import fill_mask_batch
     from electra.models import MaskedLM
 
+    if args.top_k < 1:
+        raise ElectraError(f"-k/--top-k must be at least 1, got {args.top_k}")
     pre = _load(args.checkpoint)
     generator, texts = pre.as_class(MaskedLM), read_texts(args)
     run = lambda chunk: fill_mask_batch(generator, pre.tokenizer, chunk, args.top_k, args.batch_size)  # noqa: E731
@@ -209,6 +213,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_io(p: argparse.ArgumentParser) -> None:
+    """The options both commands share: where the lines come from, JSON output, batch size."""
     p.add_argument("-i", "--input", help="score every non-blank line of this file ('-': standard input)")
     p.add_argument("--json", action="store_true", help="one JSON object per text")
-    p.add_argument("--batch-size", type=int, default=64, help="texts scored together (default 64)")
+    p.add_argument("--batch-size", type=_positive, default=64, help="texts scored together (default 64)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value

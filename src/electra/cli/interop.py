@@ -31,7 +31,7 @@ OUT/checkpoint-0000000:
 def _cmd_export(args: argparse.Namespace) -> None:
     from electra.interop import export_hf
 
-    written = export_hf(Path(args.checkpoint), Path(args.out), trim_vocab=args.trim_vocab)
+    written = export_hf(Path(args.checkpoint), Path(args.out), trim_vocab=args.trim_vocab, overwrite=args.overwrite)
     if "discriminator" not in written:
         print(
             "note: MLM-objective checkpoint: exported its masked LM as a generator-style ElectraForMaskedLM"
@@ -79,6 +79,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="cut the embedding table (padded to a multiple of 64) to the tokenizer's size",
     )
+    ex.add_argument("--overwrite", action="store_true", help="replace an existing export in OUT")
     ex.set_defaults(func=_cmd_export)
 
     im = subparsers.add_parser(

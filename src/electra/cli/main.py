@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from electra.cli import data, finetune, infer, interop, pretrain
 from electra.core.errors import ElectraError
@@ -18,8 +20,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: writes in progress are rolled back, then a one-line message."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``electra`` console script; returns the exit status."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     try:
@@ -32,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     except ElectraError as e:
         print(f"electra: error: {e}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("electra: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("electra: interrupted", file=sys.stderr)
         return 130

@@ -19,6 +19,7 @@ read by :mod:`electra.models.pretrained`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterable
@@ -125,11 +126,25 @@ def write_checkpoint(
 
 
 def prune_checkpoints(run_dir: Path, keep: int, protect: Iterable[Path] = ()) -> None:
-    """Delete all but the newest ``keep`` checkpoints of ``run_dir`` (never those in ``protect``)."""
+    """Delete all but the newest ``keep`` checkpoints of ``run_dir`` (never those in ``protect``). Each is
+    renamed away first, so an interrupted deletion never leaves a partial checkpoint under a valid name."""
     kept = {p.resolve() for p in protect}
     for old in checkpoint_dirs(run_dir)[:-keep]:
         if old.resolve() not in kept:
-            shutil.rmtree(old, ignore_errors=True)
+            doomed = old.with_name(f".deleting-{old.name}")
+            os.replace(old, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+
+
+def remove_stale(run_dir: Path) -> list[Path]:
+    """Remove what interrupted writes and deletions left in a run directory (``.tmp-checkpoint-*``,
+    ``.deleting-*``); call it holding the run's lock. Returns what was removed."""
+    if not run_dir.is_dir():
+        return []
+    stale = [p for p in run_dir.iterdir() if p.is_dir() and p.name.startswith((".tmp-checkpoint-", ".deleting-"))]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -140,7 +155,8 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(file), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
-        raise ElectraError(f"cannot read {file}: {str(e).splitlines()[0] if str(e) else e}") from None
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ElectraError(f"{file} is corrupt or truncated ({reason})") from None
 
 
 def load_weights(module: nn.Module, path: Path) -> None:
@@ -180,8 +196,9 @@ def load_trainer_state(path: Path) -> dict[str, Any]:
         raise ElectraError(f"checkpoint {path} has no {TRAINER_STATE}; cannot resume from it")
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling refusal is a bad file for the user
-        raise ElectraError(f"cannot read {file}: {str(e).splitlines()[0]}") from None
+    except Exception:  # noqa: BLE001 - any unpickling refusal is a bad file for the user
+        raise ElectraError(f"cannot read {file}: it is corrupt, or holds objects other than tensors and plain "
+                           "values (it is never unpickled)") from None  # fmt: skip
 
 
 def read_train_config(path: Path) -> dict[str, Any] | None:

@@ -37,7 +37,10 @@ def read_yaml(path: Path, what: str = "config file") -> Any:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ElectraError(f"{what} {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        reason = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ElectraError(f"{what} {path} is not valid YAML{where}: {reason}") from None
     return {} if data is None else data
 
 

@@ -22,6 +22,9 @@ from electra.data import catalogue
 _SNIFF_BYTES = 8192
 _CHECK_CHUNK = 1 << 20
 _JSON_SUFFIXES = {".jsonl", ".json"}
+# A document (a line, a block of lines, a JSON record's text) longer than this many characters is read and
+# passed on in pieces of at most this size, so that memory stays bounded whatever the input's line lengths.
+MAX_DOCUMENT_CHARS = 1 << 18
 
 
 @dataclass
@@ -126,21 +129,59 @@ def _open_text(path: Path) -> io.TextIOWrapper:
 def _plain_documents(path: Path, doc_per_line: bool) -> Iterator[str]:
     with _open_text(path) as f:
         if doc_per_line:
-            for line in f:
-                line = line.strip()
-                if line:
-                    yield line
+            for piece, _ in _bounded_lines(f):
+                if piece.strip():
+                    yield piece.strip()
             return
         block: list[str] = []
-        for line in f:
-            line = line.rstrip()
-            if line.strip():
-                block.append(line.strip())
-            elif block:
+        size = 0
+        for piece, _ in _bounded_lines(f):
+            piece = piece.strip()
+            if block and (not piece or size + len(piece) > MAX_DOCUMENT_CHARS):  # a blank line, or a full block
                 yield "\n".join(block)
-                block = []
+                block, size = [], 0
+            if piece:
+                block.append(piece)
+                size += len(piece) + 1
         if block:
             yield "\n".join(block)
+
+
+def _bounded_lines(f: io.TextIOBase) -> Iterator[tuple[str, bool]]:
+    """The lines of ``f`` as ``(text, ends_line)``, a line longer than :data:`MAX_DOCUMENT_CHARS` in pieces
+    of at most that size cut at a space where there is one: reading a file of one enormous line takes
+    bounded memory."""
+    carry = ""
+    while True:
+        chunk = f.readline(MAX_DOCUMENT_CHARS - len(carry))
+        if not chunk:
+            if carry:
+                yield carry, True
+            return
+        text = carry + chunk
+        if text.endswith("\n"):
+            yield text[:-1], True
+            carry = ""
+            continue
+        if len(text) < MAX_DOCUMENT_CHARS:  # the file's last line, without a newline
+            carry = text
+            continue
+        cut = text.rfind(" ", MAX_DOCUMENT_CHARS // 2)
+        cut = cut + 1 if cut > 0 else len(text)
+        yield text[:cut], False
+        carry = text[cut:]
+
+
+def split_long(text: str) -> Iterator[str]:
+    """``text`` in pieces of at most :data:`MAX_DOCUMENT_CHARS`, cut at whitespace where there is some."""
+    while len(text) > MAX_DOCUMENT_CHARS:
+        cut = max(text.rfind(" ", MAX_DOCUMENT_CHARS // 2, MAX_DOCUMENT_CHARS),
+                  text.rfind("\n", MAX_DOCUMENT_CHARS // 2, MAX_DOCUMENT_CHARS))  # fmt: skip
+        cut = cut + 1 if cut > 0 else MAX_DOCUMENT_CHARS
+        yield text[:cut].strip()
+        text = text[cut:]
+    if text.strip():
+        yield text.strip()
 
 
 def _jsonl_documents(path: Path, text_field: str) -> Iterator[str]:
@@ -153,9 +194,7 @@ def _jsonl_documents(path: Path, text_field: str) -> Iterator[str]:
                 continue
             if not isinstance(text, str):
                 raise ElectraError(f"{path}:{lineno}: field '{text_field}' is not a string")
-            text = text.strip()
-            if text:
-                yield text
+            yield from split_long(text)
 
 
 def iter_documents(

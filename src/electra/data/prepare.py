@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
+from electra.core.atomic import write_failure
 from electra.core.errors import ElectraError
 from electra.core.files import read_json
 from electra.data.corpus import SkipReport, find_input_files, iter_documents, split_sentences
@@ -159,7 +160,7 @@ class _ShardWriter:
         if self.filled == 0:
             return
         name = f"shard-{len(self.shards):05d}.npy"
-        np.save(self.directory / name, self.buffer[: self.filled])
+        _write(lambda: np.save(self.directory / name, self.buffer[: self.filled]), self.directory)
         self.shards.append({"file": name, "num_examples": self.filled})
         self.buffer.fill(self.pad_id)
         self.filled = 0
@@ -240,6 +241,15 @@ def _is_complete(directory: Path) -> bool:
     return all((directory / s["file"]).is_file() for s in manifest["shards"])
 
 
+def _write(write: Callable[[], object], directory: Path) -> None:
+    """Run ``write``; a failed write (full disk, file-size limit) as a one-line error naming the prepared
+    data (its partial files are removed with their temporary directory)."""
+    try:
+        write()
+    except OSError as e:
+        raise ElectraError(f"could not write prepared data in {directory.parent}: {write_failure(e)}") from None
+
+
 def _build(files: list[Path], tokenizer: Tokenizer, directory: Path, cfg: PackingConfig, fingerprint: str,
            progress: bool) -> dict:
     ids = special_token_ids(tokenizer)
@@ -309,12 +319,17 @@ def prepare_corpus(inputs: list[Path], tokenizer: Tokenizer, out_dir: Path, cfg:
     if _is_complete(final):
         log.info("reusing prepared data at %s", final)
         return final
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=out_dir))
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=out_dir))
+    except OSError as e:
+        raise ElectraError(f"could not write prepared data in {out_dir}: {write_failure(e)}") from None
     moved = False
     try:
         manifest = _build(files, tokenizer, tmp, cfg, fingerprint, progress)
-        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        _write(lambda: (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8"),
+               tmp)  # fmt: skip
         if final.exists() and not _is_complete(final):
             shutil.rmtree(final)  # left over from something other than this function: replace it
         try:
@@ -327,6 +342,8 @@ def prepare_corpus(inputs: list[Path], tokenizer: Tokenizer, out_dir: Path, cfg:
     finally:
         if not moved:
             shutil.rmtree(tmp, ignore_errors=True)
+            if created and not any(out_dir.iterdir()):
+                out_dir.rmdir()
     log.info("prepared %d examples (%d tokens) from %d documents at %s", manifest["num_examples"],
              manifest["num_tokens"], manifest["num_documents"], final)
     return final

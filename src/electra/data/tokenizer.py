@@ -8,11 +8,13 @@ special tokens somewhere; :func:`special_token_ids` looks them up.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
+from electra.core.atomic import write_text_atomic
 from electra.core.errors import ElectraError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -85,11 +87,17 @@ def tokenizer_files(tok: Tokenizer) -> dict[str, str]:
 
 
 def save_tokenizer(tok: Tokenizer, directory: Path) -> None:
-    """Write :func:`tokenizer_files` into ``directory``."""
+    """Write :func:`tokenizer_files` into ``directory`` (each file atomically; a directory this call
+    created is removed again when a write fails)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in tokenizer_files(tok).items():
-        (directory / name).write_text(text, encoding="utf-8")
+    created = not directory.exists()
+    try:
+        for name, text in tokenizer_files(tok).items():
+            write_text_atomic(directory / name, text)
+    except ElectraError:
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 def _check_specials(tok: Tokenizer, source: Path) -> None:

@@ -10,12 +10,14 @@ tokenizer smaller than the table.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer
 from torch import nn
 
+from electra.core.atomic import atomic_directory, check_writable
 from electra.core.errors import ElectraError
 from electra.data.tokenizer import special_token_ids
 from electra.interop.adapters import ElectraAdapter
@@ -60,9 +62,10 @@ def _write_one(model: Discriminator | MaskedLM, directory: Path, tok: Tokenizer 
             rows = n
     elif trim_vocab:
         raise ElectraError("trim_vocab needs the tokenizer (to know the vocabulary size)")
-    write_hf_dir(directory, to_hf_config(model.config, arch, rows, pad_token_id), hf_state_dict(model, rows))
-    if tok is not None:
-        write_hf_tokenizer(directory, tok, model.config.max_position_embeddings)
+    with atomic_directory(directory, f".tmp-{directory.name}-", f"could not write {directory}") as tmp:
+        write_hf_dir(tmp, to_hf_config(model.config, arch, rows, pad_token_id), hf_state_dict(model, rows))
+        if tok is not None:
+            write_hf_tokenizer(tmp, tok, model.config.max_position_embeddings)
     return directory
 
 
@@ -84,24 +87,35 @@ def save_hf(
     pad = special_token_ids(tok)["pad"] if tok is not None else None
     if isinstance(model, Electra):
         check_post_ln(model.config.discriminator, "the ELECTRA model")
-        return {
-            "discriminator": _write_one(model.discriminator, directory / "discriminator", tok, pad, trim_vocab),
-            "generator": _write_one(model.generator, directory / "generator", tok, pad, trim_vocab),
-        }
-    if isinstance(model, Discriminator):
-        return {"discriminator": _write_one(model, directory, tok, pad, trim_vocab)}
-    if isinstance(model, MaskedLM):
-        return {"generator": _write_one(model, directory, tok, pad, trim_vocab)}
-    raise ElectraError(f"cannot export a {type(model).__name__}: expected Electra, Discriminator or MaskedLM")
+        parts = {"discriminator": (model.discriminator, directory / "discriminator"),
+                 "generator": (model.generator, directory / "generator")}  # fmt: skip
+    elif isinstance(model, Discriminator):
+        parts = {"discriminator": (model, directory)}
+    elif isinstance(model, MaskedLM):
+        parts = {"generator": (model, directory)}
+    else:
+        raise ElectraError(f"cannot export a {type(model).__name__}: expected Electra, Discriminator or MaskedLM")
+    written: dict[str, Path] = {}
+    try:
+        for role, (part, target) in parts.items():
+            written[role] = _write_one(part, target, tok, pad, trim_vocab)
+    except BaseException:
+        for done in written.values():  # all or nothing: no half an export
+            shutil.rmtree(done, ignore_errors=True)
+        raise
+    return written
 
 
-def export_hf(checkpoint: str | Path, out_dir: str | Path, trim_vocab: bool = False) -> dict[str, Path]:
+def export_hf(checkpoint: str | Path, out_dir: str | Path, trim_vocab: bool = False,
+              overwrite: bool = False) -> dict[str, Path]:  # fmt: skip
     """Export a checkpoint (or the newest one of a run directory) to ``out_dir/{discriminator,generator}``.
 
     An ELECTRA checkpoint gives both directories. A checkpoint trained with the MLM objective has no
     discriminator: its masked LM is written as a generator-style ``ElectraForMaskedLM`` to
-    ``out_dir/generator`` only. Returns the directories written, keyed by role.
+    ``out_dir/generator`` only. Returns the directories written, keyed by role. An existing export is
+    replaced only with ``overwrite``; a failed export leaves none of it behind.
     """
+    check_writable(Path(out_dir), "export", directory=True)
     pre = load_checkpoint(Path(checkpoint), pretrained=True)
     if pre.tokenizer is None:
         raise ElectraError(f"checkpoint {pre.path} has no tokenizer.json")
@@ -112,5 +126,8 @@ def export_hf(checkpoint: str | Path, out_dir: str | Path, trim_vocab: bool = Fa
     if pre.tokenizer.get_vocab_size(with_added_tokens=True) > rows:
         raise ElectraError(f"checkpoint {pre.path}: its tokenizer is larger than the model's vocabulary")
     out_dir = Path(out_dir)
+    existing = [out_dir / r for r in ("discriminator", "generator") if (out_dir / r).exists()]
+    if existing and not overwrite:
+        raise ElectraError(f"{existing[0]} already exists; choose another output directory or pass --overwrite")
     target = out_dir / "generator" if isinstance(model, MaskedLM) else out_dir
     return save_hf(model, target, pre.tokenizer, trim_vocab)

@@ -73,8 +73,9 @@ def _load_tensor_file(file: Path) -> dict[str, torch.Tensor]:
             raise ElectraError(f"cannot read {file}: {str(e).splitlines()[0] if str(e) else e}") from None
     try:
         data = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any refusal by the safe unpickler is a bad file for the user
-        raise ElectraError(f"cannot read {file} safely (weights_only): {str(e).splitlines()[0]}") from None
+    except Exception:  # noqa: BLE001 - any refusal by the safe unpickler is a bad file for the user
+        raise ElectraError(f"cannot read {file} safely (weights_only): it is corrupt, or holds objects other than "
+                           "tensors (it is never unpickled)") from None  # fmt: skip
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise ElectraError(f"{file} is not a state dict of tensors")
     return dict(data)

@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from electra.core import checkpoint as ckpt
+from electra.core.atomic import check_writable
 from electra.core.errors import ElectraError
 from electra.interop.adapters import ADAPTERS, WORD_EMBEDDINGS, BertAdapter
 from electra.interop.hf_config import from_hf_config
@@ -315,6 +316,7 @@ def import_hf(
             raise ElectraError(f"Hugging Face checkpoint directory not found: {d}")
     if generator_dir is None and (pair := export_pair(hf_dir)) is not None:
         hf_dir, generator_dir = pair
+    check_writable(out_dir, "checkpoint directory", directory=True)
     if (out_dir / "config.json").is_file() or ckpt.checkpoint_dirs(out_dir):
         raise ElectraError(f"{out_dir} already holds a checkpoint; choose another output directory")
     if generator_dir is not None and generator_multiplier is not None:

@@ -9,10 +9,8 @@ device tensors, so a whole step can be compiled or captured.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 import torch
 from torch import nn
@@ -20,7 +18,7 @@ from torch import nn
 from electra.core.errors import ElectraError
 from electra.core.runtime import autocast
 from electra.train import distributed as D
-from electra.train.optim import set_lr
+from electra.train.optim import set_lr, step_if_finite
 from electra.train.parallel import Parallel
 
 Batch = dict[str, torch.Tensor]
@@ -47,7 +45,9 @@ def train_step(
 ) -> dict[str, torch.Tensor]:
     """Forward and backward over ``micro_batches`` (gradients summed, synchronised across ranks after the
     last), global-norm clipping, one optimiser step; returns the step's metrics as device tensors (the mean
-    over micro-batches of every value ``forward`` returned, plus ``grad_norm``)."""
+    over micro-batches of every value ``forward`` returned, ``grad_norm``, and ``finite``: whether the loss
+    and the gradient norm were finite). A step that is not finite changes no weight (the update is skipped on
+    the device)."""
     n = len(micro_batches)
     sums: dict[str, torch.Tensor] = {}
     for i, batch in enumerate(micro_batches):
@@ -59,10 +59,10 @@ def train_step(
             value = value.detach().float()
             sums[key] = sums[key] + value if key in sums else value
     metrics = {k: v / n for k, v in sums.items()}
-    if clip_norm > 0:
-        norm = torch.nn.utils.clip_grad_norm_(parallel.model.parameters(), clip_norm)
-        metrics["grad_norm"] = D.local_value(norm).detach().float()
-    optimizer.step()
+    norm = torch.nn.utils.clip_grad_norm_(parallel.model.parameters(), clip_norm if clip_norm > 0 else float("inf"))
+    metrics["grad_norm"] = D.local_value(norm).detach().float()
+    metrics["finite"] = torch.isfinite(metrics["loss"]) & torch.isfinite(metrics["grad_norm"])
+    step_if_finite(optimizer, metrics["finite"])
     optimizer.zero_grad(set_to_none=True)
     return metrics
 
@@ -104,8 +104,12 @@ class Trainer:
     ``model`` owns the parameters (clipped, saved); ``parallel`` is what :func:`train_step` calls (the
     model's objective, maybe compiled and wrapped in DDP or FSDP: see :func:`~electra.train.parallel.parallelize`).
     ``schedule(step)`` gives each step's learning rate (times each group's ``lr_scale``). ``step`` and the
-    data position start where a resumed run stopped. With ``check_finite`` a non-finite loss stops the run
-    with an error at the next log.
+    data position start where a resumed run stopped.
+
+    A step whose loss or gradient norm is not finite is skipped on the device (no weight changes) and left out
+    of the averaged metrics; when more than ``max_skipped`` steps have been skipped, :meth:`check_finite`
+    (called at every log and before every checkpoint) stops the run with an error naming ``skip_option``, the
+    setting that allows more. So no checkpoint ever holds a non-finite weight.
     """
 
     def __init__(
@@ -125,17 +129,20 @@ class Trainer:
         hooks: Sequence[Hook] = (),
         batches_per_epoch: int = 0,
         step: int = 0,
-        check_finite: bool = False,
+        max_skipped: int = 0,
+        skip_option: str = "train.skip_nonfinite_steps",
     ) -> None:
         self.model, self.parallel, self.forward, self.optimizer = model, parallel, forward, optimizer
         self.schedule, self.total_steps, self.device, self.precision = schedule, total_steps, device, precision
         self.grad_accum, self.clip_norm, self.dist = grad_accum, clip_norm, dist or D.DistInfo()
-        self.hooks, self.batches_per_epoch, self.check_finite = list(hooks), batches_per_epoch, check_finite
+        self.hooks, self.batches_per_epoch = list(hooks), batches_per_epoch
+        self.max_skipped, self.skip_option = max_skipped, skip_option
         self.step, self.epoch, self.batch_index, self.lr = step, 0, -1, 0.0
         self.last: dict[str, float] = {}  # the latest logged and evaluated values
         self.evaluated: dict[str, float] = {}  # what an evaluation hook computed at this step (else empty)
         self._sums: dict[str, torch.Tensor] = {}
-        self._steps = 0
+        self._finite_steps = torch.zeros((), device=device)  # in the current averaging window
+        self._skipped = torch.zeros((), device=device)  # over the whole run (this process)
         self._tokens = torch.zeros((), device=device)
         self._timer = time.perf_counter()
 
@@ -172,38 +179,51 @@ class Trainer:
             torch.compiler.cudagraph_mark_step_begin()
         metrics = train_step(self.parallel, self.forward, split_batch(batch, self.grad_accum), self.optimizer,
                              self.clip_norm, self.device, self.precision)  # fmt: skip
+        finite = metrics.pop("finite")
         for key, value in metrics.items():
+            value = torch.where(finite, value, torch.zeros_like(value))  # a skipped step's NaN stays out
             self._sums[key] = self._sums[key] + value if key in self._sums else value
+        self._finite_steps += finite
+        self._skipped += ~finite
         self._tokens += tokens_in(batch)
-        self._steps += 1
         self.step += 1
 
+    def check_finite(self) -> None:
+        """Raise :class:`ElectraError` when more steps were skipped as non-finite than allowed (reads one
+        number from the device)."""
+        skipped = round(float(D.all_reduce_mean(self._skipped, self.dist)))  # the ranks skip together
+        if skipped > self.max_skipped:
+            raise ElectraError(
+                f"training diverged: {skipped} step(s) up to step {self.step} had a non-finite loss or gradient "
+                f"(learning rate {self.lr:.3g}); their updates were skipped, so the weights and the checkpoints "
+                f"are finite; lower the learning rate, or allow up to N skipped steps with {self.skip_option} N"
+            )
+
     def collect_metrics(self) -> dict[str, float]:
-        """The mean of every step metric since the previous call, over steps and ranks (one all-reduce), with
-        the learning rate, tokens/s and epoch; starts the next averaging window."""
+        """The mean of every step metric since the previous call, over finite steps and ranks (one
+        all-reduce), with the learning rate, tokens/s and epoch (and the skipped steps, if any); starts the
+        next averaging window. Stops the run first when too many steps were skipped (:meth:`check_finite`)."""
+        self.check_finite()
         elapsed = time.perf_counter() - self._timer
-        values = mean_over_ranks(self._sums, self._steps, self.dist)
+        finite_steps = D.all_reduce_mean(self._finite_steps, self.dist)
+        values = mean_over_ranks(self._sums, self._finite_steps, self.dist) if float(finite_steps) > 0 else {}
         tokens = float(D.all_reduce_mean(self._tokens, self.dist)) * self.dist.world_size
         values.update(lr=self.lr, tokens_per_s=round(tokens / max(elapsed, 1e-9), 1), epoch=self.epoch)
-        if self.check_finite and not all(map(_finite, values.values())):
-            raise ElectraError(
-                f"the loss became {values.get('loss')} by step {self.step} (learning rate {self.lr:.3g}); "
-                "lower the learning rate"
-            )
-        self._sums, self._steps = {}, 0
+        skipped = float(self._skipped)
+        if skipped:
+            values["skipped_steps"] = skipped
+        self._sums = {}
+        self._finite_steps.zero_()
         self._tokens.zero_()
         self._timer = time.perf_counter()
         self.last.update(values)
         return values
 
 
-def _finite(value: Any) -> bool:
-    return not isinstance(value, float) or math.isfinite(value)
-
-
-def mean_over_ranks(sums: dict[str, torch.Tensor], count: int, dist: D.DistInfo, prefix: str = "") -> dict[str, float]:
+def mean_over_ranks(sums: dict[str, torch.Tensor], count: int | torch.Tensor, dist: D.DistInfo,
+                    prefix: str = "") -> dict[str, float]:  # fmt: skip
     """``sums / count`` averaged over ranks (one all-reduce for all metrics), as floats rounded to 5 places."""
-    if not sums or count == 0:
+    if not sums:
         return {}
     keys = sorted(sums)
     means = D.all_reduce_mean(torch.stack([sums[k] for k in keys]) / count, dist)

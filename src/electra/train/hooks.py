@@ -99,6 +99,7 @@ class KeepBest(Hook):
                 raise ElectraError(f"unknown metric {self.metric!r}; choose from {', '.join(trainer.evaluated)}")
             value = trainer.evaluated[self.metric]
         if self.best is None or value is None or (value < self.best if self.lower_is_better else value > self.best):
+            trainer.check_finite()
             self.best, self.best_epoch, self.best_values = value, trainer.epoch, dict(trainer.evaluated)
             self.saved = self.save(trainer)
 
@@ -112,4 +113,5 @@ class SaveCheckpoints(Hook):
 
     def after_step(self, trainer: Trainer) -> None:
         if self.due(trainer):
+            trainer.check_finite()  # never a checkpoint of a run that has diverged
             self.last_saved = self.save(trainer)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
+
+from electra.core.atomic import write_failure
+from electra.core.errors import ElectraError
 
 
 class MetricsLogger:
@@ -16,6 +20,7 @@ class MetricsLogger:
         self._writer = None
         if enabled:
             output_dir.mkdir(parents=True, exist_ok=True)
+            drop_torn_line(self.path)
             if tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -24,9 +29,12 @@ class MetricsLogger:
     def log(self, step: int, values: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        row = {"step": step, **values}
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        row = {"step": step, **{k: _json_number(v) for k, v in values.items()}}
+        try:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row, allow_nan=False) + "\n")
+        except OSError as e:
+            raise ElectraError(f"could not write {self.path}: {write_failure(e)}") from None
         if self._writer is not None:
             for k, v in values.items():
                 if isinstance(v, (int, float)):
@@ -35,6 +43,22 @@ class MetricsLogger:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def drop_torn_line(path: Path) -> None:
+    """Cut a last line left unfinished (a write that a full disk or a kill cut short), so that the rows
+    appended after it stay one JSON object per line."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as f:
+        data = f.read()
+        if not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def _json_number(value: Any) -> Any:
+    """A non-finite float as null: metrics.jsonl stays valid JSON."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

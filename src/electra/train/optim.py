@@ -58,8 +58,22 @@ def build_adamw(
         g.setdefault("lr_scale", 1.0)
         g["bias_correction"] = bias_correction
     opt = torch.optim.AdamW(groups, lr=torch.zeros(()), betas=betas, eps=eps, fused=fused)
+    if fused:  # the fused kernel skips the whole update, on the device, where this is non-zero
+        opt.found_inf = torch.zeros((), dtype=torch.float32, device=device)  # type: ignore[attr-defined]
     pin_steps(opt)
     return opt
+
+
+def step_if_finite(optimizer: torch.optim.Optimizer, finite: torch.Tensor) -> None:
+    """``optimizer.step()``, skipped when ``finite`` (a 0-dim bool tensor: loss and gradient norm finite) is
+    false: on the device through the fused kernel's ``found_inf`` (no host synchronisation); for optimisers
+    without it (sharded DTensor parameters) by reading the flag."""
+    found_inf = getattr(optimizer, "found_inf", None)
+    if found_inf is not None:
+        found_inf.copy_(~finite)
+        optimizer.step()
+    elif bool(finite):
+        optimizer.step()
 
 
 def _fusable(p: torch.Tensor) -> bool:

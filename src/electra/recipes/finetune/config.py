@@ -38,6 +38,7 @@ class FinetuneConfig:
     weight_decay: float = 0.0
     adam_eps: float = 1e-6
     clip_norm: float = 1.0
+    skip_nonfinite_steps: int = 0  # steps with a non-finite loss are skipped; more than this stop the run
     bias_correction: bool = False
     dropout: float | None = None  # None: the checkpoint's (0.1 in the recipe)
     max_length: int | None = None  # None: 128 (512 for QA), capped by the model's positions
@@ -71,6 +72,7 @@ class FinetuneConfig:
             ("warmup_fraction", 0 <= self.warmup_fraction < 1),
             ("weight_decay", self.weight_decay >= 0),
             ("clip_norm", self.clip_norm >= 0),
+            ("skip_nonfinite_steps", self.skip_nonfinite_steps >= 0),
             ("lr", self.lr is None or self.lr > 0),
             ("layer_decay", self.layer_decay is None or 0 < self.layer_decay <= 1),
             ("dropout", self.dropout is None or 0 <= self.dropout < 1),

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from electra.core.atomic import atomic_file
+from electra.core.atomic import atomic_file, check_writable
 from electra.core.errors import ElectraError
 from electra.core.runtime import autocast, resolve_device
 from electra.models import TaskModel
@@ -126,6 +126,8 @@ def predict(
     SQuAD ``{id: answer}`` JSON (``.json``); for token classification also CoNLL columns
     (``.conll`` / ``.txt``). Token tags are written in the tag scheme of the input file (IOB2 when it has no
     tags)."""
+    if output is not None:
+        check_writable(Path(output), "predictions", directory=False)
     ft, dev = _load_for_inference(checkpoint, device)
     trained = task_for(ft.spec)
     reading = task_for(trained.input_spec(spec_overrides or {}))

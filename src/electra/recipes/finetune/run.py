@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import json
 import math
+import os
 import shutil
 import statistics
 import time
@@ -27,6 +28,7 @@ from tqdm.auto import tqdm
 from electra.core import checkpoint as ckpt
 from electra.core.atomic import write_text_atomic
 from electra.core.errors import ElectraError
+from electra.core.lock import run_lock
 from electra.core.runtime import hardware, resolve_device, seed_everything
 from electra.models import TaskModel
 from electra.recipes.finetune import features as feat
@@ -148,12 +150,16 @@ def _hooks(run: Run, model: TaskModel, seed: int, out: Path) -> tuple[list, Keep
     logger = MetricsLogger(out, tensorboard=False, enabled=dist.is_main)
     metric = f"dev_{run.metric}" if "dev" in run.splits else None
     keep = KeepBest(metric, lambda t: _save_best(run, model, t, seed, out), run.metric in LOWER_IS_BETTER)
-    hooks = [Progress(logger, cfg.log_every, lambda v: {"loss": f"{v['loss']:.4f}", "epoch": str(v["epoch"])},
-                      enabled=cfg.progress and dist.is_main, at_epoch_end=True, desc=f"seed {seed}")]  # fmt: skip
+    hooks = [Progress(logger, cfg.log_every, _postfix, enabled=cfg.progress and dist.is_main, at_epoch_end=True,
+                      desc=f"seed {seed}")]  # fmt: skip
     if "dev" in run.splits:
         hooks.append(Evaluate(lambda t: _evaluate_dev(run, model), logger, at_epoch_end=True,
                               report=lambda t, v: _report_dev(run, seed, t, v)))  # fmt: skip
     return [*hooks, keep], keep
+
+
+def _postfix(values: dict[str, float]) -> dict[str, str]:
+    return {"loss": f"{values.get('loss', float('nan')):.4f}", "epoch": str(values["epoch"])}
 
 
 def _trainer(run: Run, model: TaskModel, hooks: list) -> Trainer:
@@ -171,7 +177,8 @@ def _trainer(run: Run, model: TaskModel, hooks: list) -> Trainer:
                    forward=lambda module, b: {"loss": task.loss(module(**model_inputs(b)), b)},
                    schedule=lambda s: recipe_lr(s, peak, warmup, total), total_steps=total, precision=cfg.precision,
                    grad_accum=cfg.grad_accum, clip_norm=cfg.clip_norm, dist=run.dist, hooks=hooks,
-                   batches_per_epoch=per_epoch, check_finite=True)  # fmt: skip
+                   batches_per_epoch=per_epoch, max_skipped=cfg.skip_nonfinite_steps,
+                   skip_option="--skip-nonfinite-steps")  # fmt: skip
 
 
 def train_one_seed(run: Run, seed: int, out: Path) -> SeedResult:
@@ -279,6 +286,11 @@ def finetune(cfg: FinetuneConfig) -> FinetuneSummary:
     ``metrics.jsonl``, ``curves.png`` and ``result.json``.
     """
     cfg.validate()
+    with run_lock(Path(cfg.output_dir), enabled=int(os.environ.get("RANK", "0")) == 0):
+        return _finetune(cfg)
+
+
+def _finetune(cfg: FinetuneConfig) -> FinetuneSummary:
     started = time.time()
     device = resolve_device(cfg.device)
     dist = D.init_distributed(device.type)

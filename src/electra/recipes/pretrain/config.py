@@ -70,6 +70,8 @@ class TrainSection:
     adam_eps: float = 1e-6
     bias_correction: bool = False  # the official optimiser has none
     clip_norm: float = 1.0
+    # Steps with a non-finite loss or gradient are skipped (no update); more than this many stop the run.
+    skip_nonfinite_steps: int = 0
     seed: int = 0
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
@@ -135,6 +137,7 @@ class PretrainConfig:
             ("train.adam_beta2", 0 <= t.adam_beta2 < 1),
             ("train.adam_eps", t.adam_eps > 0),
             ("train.clip_norm", t.clip_norm >= 0),
+            ("train.skip_nonfinite_steps", t.skip_nonfinite_steps >= 0),
             ("train.precision", t.precision in ("auto", "bf16", "fp32")),
             ("train.compile_mode", t.compile_mode in ("default", "reduce-overhead", "max-autotune")),
             ("train.log_every", t.log_every > 0),

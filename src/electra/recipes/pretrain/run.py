@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from electra.core import checkpoint as ckpt
 from electra.core.atomic import write_text_atomic
 from electra.core.config import flat_dict
 from electra.core.errors import ElectraError
+from electra.core.lock import run_lock
 from electra.core.runtime import autocast, derived_seed, resolve_device, set_rng_state
 from electra.data.shards import RowSubset, batch_iterator, derive_inputs
 from electra.data.tokenizer import special_token_ids, tokenizer_files
@@ -30,6 +32,7 @@ from electra.models.config import EncoderConfig, EncoderShape
 from electra.recipes.pretrain import build
 from electra.recipes.pretrain.config import ModelSection, PretrainConfig, config_from_dict
 from electra.recipes.pretrain.data import PretrainData, load_data
+from electra.recipes.pretrain.memory import check_step_memory
 from electra.train import distributed as D
 from electra.train.checkpoint import save_training_checkpoint
 from electra.train.engine import Hook, Trainer, mean_over_ranks
@@ -148,11 +151,26 @@ def starting_point(cfg: PretrainConfig, resume: bool) -> Start:
         cfg = copy.deepcopy(cfg)
         cfg.model = config_from_dict(info.train_config).model
     check_resume_config(cfg, info.train_config, latest)
-    return Start(cfg, resume=info, state=ckpt.load_trainer_state(latest))
+    state = ckpt.load_trainer_state(latest)
+    if int(state["step"]) >= cfg.train.steps:
+        raise ElectraError(f"--resume: {latest} is at step {int(state['step'])}, not before train.steps = "
+                           f"{cfg.train.steps}; raise train.steps to train on")  # fmt: skip
+    return Start(cfg, resume=info, state=state)
 
 
 def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
-    """Pretrain per ``cfg``; returns the last logged metrics. See the README for the CLI."""
+    """Pretrain per ``cfg``; returns the last logged metrics. See the README for the CLI.
+
+    The run directory is locked for the run (rank 0 holds the lock under torchrun); what interrupted
+    checkpoint writes left behind is removed first."""
+    out = Path(cfg.train.output_dir)
+    with run_lock(out, enabled=int(os.environ.get("RANK", "0")) == 0):
+        if int(os.environ.get("RANK", "0")) == 0:
+            ckpt.remove_stale(out)
+        return _pretrain(cfg, resume, progress)
+
+
+def _pretrain(cfg: PretrainConfig, resume: bool, progress: bool) -> dict[str, float]:
     start = starting_point(cfg, resume)
     cfg, t = start.cfg, start.cfg.train
     device = resolve_device(t.device, "train.device")
@@ -165,6 +183,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
             f"train.batch_size = {t.batch_size} is not divisible by world size {dist.world_size} x "
             f"train.grad_accum {t.grad_accum}"
         )
+    check_step_memory(cfg, t.batch_size // (dist.world_size * t.grad_accum), device)
     data = load_data(cfg, start.source.path / "tokenizer.json" if start.source else None, dist, progress)
     special = special_token_ids(data.tokenizer)
     trainer = _build_trainer(start, data, special, device, dist, progress)
@@ -220,7 +239,8 @@ def _build_trainer(
     return Trainer(model=model, parallel=parallel, forward=objective_forward, optimizer=optimizer,
                    schedule=lambda s: recipe_lr(s, t.lr, t.warmup_steps, t.steps), total_steps=t.steps,
                    device=device, precision=t.precision, grad_accum=t.grad_accum, clip_norm=t.clip_norm,
-                   dist=dist, hooks=hooks, batches_per_epoch=len(data.train) // t.batch_size, step=step)  # fmt: skip
+                   dist=dist, hooks=hooks, batches_per_epoch=len(data.train) // t.batch_size, step=step,
+                   max_skipped=t.skip_nonfinite_steps)  # fmt: skip
 
 
 def _hooks(start: Start, data: PretrainData, model: PretrainedModel, objective: nn.Module, fsdp: bool,
@@ -258,6 +278,8 @@ def objective_forward(objective: nn.Module, batch: dict[str, torch.Tensor]) -> d
 
 
 def _postfix(values: dict[str, float]) -> dict[str, str]:
+    if "loss" not in values:  # every step of the window was skipped as non-finite
+        return {"skipped": f"{values.get('skipped_steps', 0):.0f}"}
     return {
         "loss": f"{values['loss']:.3f}",
         "gen_acc": f"{values.get('gen_acc', 0):.3f}",
