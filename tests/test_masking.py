@@ -60,3 +60,22 @@ def test_bert_style_random_tokens():
     replaced = (at != MASK_ID) & (at != orig)
     assert abs(replaced.float().mean().item() - 0.1) < 0.015  # random token rarely equals the original
     assert not torch.isin(at[replaced], SPECIAL).any()
+
+
+def test_positions_are_drawn_at_random_among_the_candidates():
+    """Over 2,000 draws for one sequence every candidate (not CLS, SEP, an existing [MASK]) is chosen about
+    15% of the time: not the first k candidates, not a fixed pattern; and the draws differ."""
+    ids, mask = random_batch(2000, 64, 500, pad_from=[64] * 2000)
+    ids[:] = ids[0]
+    ids[:, 10] = MASK_ID
+    torch.manual_seed(0)
+    out = mask_tokens(ids, mask, SPECIAL, MASK_ID, 0.15)
+    chosen = torch.zeros(64)
+    for row, w in zip(out.positions, out.weights):
+        chosen[row[w > 0]] += 1
+    freq = chosen / 2000
+    candidates = [i for i in range(1, 63) if i != 10]
+    assert freq[0] == freq[63] == freq[10] == 0
+    expected = out.weights[0].sum() / len(candidates)  # 9 of 61 (4 sigma: 0.032)
+    assert ((freq[candidates] - expected).abs() < 0.032).all(), freq
+    assert len({tuple(sorted(r.tolist())) for r in out.positions[:50]}) == 50

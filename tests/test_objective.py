@@ -4,7 +4,7 @@ from core_helpers import random_batch
 
 from electra.models import Electra, MaskedLM
 from electra.objectives import MaskedLanguageModeling, ObjectiveConfig, ReplacedTokenDetection
-from electra.tokens import gumbel_sample
+from electra.tokens import gumbel_sample, num_mask_slots
 
 NEVER = [0, 2, 3, 4]
 
@@ -47,10 +47,48 @@ def test_generator_logits_only_at_slots(tiny_electra_config):
     torch.testing.assert_close(at, full.gather(1, pos[..., None].expand(-1, -1, 101)))
 
 
-def test_total_loss_is_mlm_plus_50_disc(tiny_electra_config):
+def _spy(obj, monkeypatch):
+    """Record what the objective gave its generator and discriminator and what they returned."""
+    seen = {}
+    gen_forward, disc_forward = obj.generator.forward, obj.discriminator.forward
+
+    def gen(masked_ids, attention_mask, token_type_ids=None, positions=None):
+        seen["positions"], seen["gen_logits"] = positions, gen_forward(masked_ids, attention_mask, token_type_ids,
+                                                                       positions=positions)  # fmt: skip
+        return seen["gen_logits"]
+
+    def disc(inp, attention_mask, token_type_ids=None):
+        seen["disc_input"], seen["disc_logits"] = inp.clone(), disc_forward(inp, attention_mask, token_type_ids)
+        return seen["disc_logits"]
+
+    monkeypatch.setattr(obj.generator, "forward", gen)
+    monkeypatch.setattr(obj.discriminator, "forward", disc)
+    return seen
+
+
+def test_total_loss_is_mlm_plus_50_disc_recomputed_from_scratch(tiny_electra_config, monkeypatch):
+    """The loss recomputed from what the two networks saw and said: the MLM loss averaged over the used
+    slots (weights), the discriminator's over all real tokens of the batch (not per sequence), labels =
+    the discriminator's input differs from the original; unused slots keep their original token."""
     _, obj = _objective(tiny_electra_config)
-    ids, mask = random_batch(4, 24, 101, pad_from=[24, 20, 12, 8])
+    seen = _spy(obj, monkeypatch)
+    ids, mask = random_batch(4, 24, 101, pad_from=[24, 20, 12, 8])  # 4 slots, fewer used in short rows
+    torch.manual_seed(3)
     out = obj(ids, mask)
+    pos, gen_logits, disc_input = seen["positions"], seen["gen_logits"].float(), seen["disc_input"]
+    used = torch.zeros_like(mask)
+    for i, n in enumerate([24, 20, 12, 8]):
+        used[i, pos[i, : max(1, min(pos.shape[1], round(n * 0.15)))]] = True
+    assert (used.sum(1) < pos.shape[1]).any()  # some slots unused: dividing by N would differ
+    slot_used = used.gather(1, pos)
+    nll = F.cross_entropy(gen_logits[slot_used], ids.gather(1, pos)[slot_used])
+    torch.testing.assert_close(out["mlm_loss"], nll, atol=1e-5, rtol=1e-5)
+    assert torch.equal(disc_input[~used], ids[~used])  # only used slots may change
+    labels = (disc_input != ids).float()
+    assert labels.sum() > 0  # an untrained generator replaces some: labels forced to 0 would differ
+    bce = F.binary_cross_entropy_with_logits(seen["disc_logits"].float()[mask], labels[mask])
+    torch.testing.assert_close(out["disc_loss"], bce, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(out["loss"], nll + 50 * bce, atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(out["loss"], out["mlm_loss"] + 50 * out["disc_loss"])
     _, obj2 = _objective(tiny_electra_config, disc_weight=7.0, gen_weight=2.0)
     out2 = obj2(ids, mask)
@@ -127,3 +165,47 @@ def test_mlm_objective_trains_only_the_masked_lm(tiny_encoder_config):
     out = obj(ids, mask)
     assert set(out) == {"loss", "mlm_loss", "gen_acc"}
     assert abs(out["loss"].item() - torch.log(torch.tensor(101.0)).item()) < 1.0
+
+
+def test_temperature_sharpens_or_flattens_the_generator_samples(tiny_electra_config):
+    """A generator preferring the original token by 3 nats: at T = 0.05 it always samples it (nothing
+    replaced); at T = 1000 its samples are nearly uniform over 101 ids (almost all replaced)."""
+    ids, mask = random_batch(64, 24, 101)
+
+    class Prefers(torch.nn.Module):
+        def forward(self, masked_ids, attention_mask, token_type_ids=None, positions=None):
+            return F.one_hot(ids.gather(1, positions), 101).float() * 3.0
+
+    fractions = {}
+    for t in (0.05, 1000.0):
+        _, obj = _objective(tiny_electra_config, temperature=t)
+        obj.generator = Prefers()
+        torch.manual_seed(0)
+        out = obj(ids, mask)
+        fractions[t] = out["replaced_frac"].item() / (num_mask_slots(24, 0.15) / 24)  # of the used slots
+    assert fractions[0.05] == 0.0 and fractions[1000.0] > 0.9, fractions
+
+
+def test_padding_ids_of_the_table_are_never_predicted_or_sampled(tiny_electra_config, monkeypatch):
+    """The table has 101 rows, the tokenizer 90 ids: a generator that prefers ids 90-100 above all still
+    never puts one in the discriminator's input, and the MLM loss is over the 90 real ids only; BERT's
+    random replacements are drawn below 90."""
+    model = Electra(tiny_electra_config)
+    obj = ReplacedTokenDetection(model.generator, model.discriminator, NEVER, 4, ObjectiveConfig(), vocab_size=90)
+    seen = _spy(obj, monkeypatch)
+    with torch.no_grad():
+        model.generator.head.bias[90:] = 50.0  # the padding rows would win every draw
+    ids, mask = random_batch(8, 24, 90)
+    torch.manual_seed(0)
+    out = obj(ids, mask)
+    assert seen["disc_input"].max() < 90 and out["replaced_frac"] > 0
+    gen = seen["gen_logits"].float()[..., :90]
+    pos = seen["positions"]
+    torch.testing.assert_close(out["mlm_loss"], F.cross_entropy(gen.flatten(0, 1), ids.gather(1, pos).flatten()))
+
+    mlm = MaskedLM(tiny_electra_config.discriminator)
+    cfg = ObjectiveConfig(kind="mlm", mask_token_prob=0.0, random_token_prob=1.0)
+    bert = MaskedLanguageModeling(mlm, NEVER, 4, cfg, vocab_size=90)
+    big, big_mask = random_batch(64, 64, 90)
+    masked = bert.mask(big, big_mask)
+    assert masked.input_ids.max() < 90 and (masked.input_ids != big).any()

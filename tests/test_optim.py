@@ -22,6 +22,12 @@ def test_no_decay_for_bias_and_layer_norm(tiny_electra_config):
     names = {id(p): n for n, p in model.named_parameters()}
     assert all("bias" in names[id(p)] or "norm" in names[id(p)] for p in no_decay["params"])
     assert any("word_embeddings" in names[id(p)] for p in decay["params"])
+    # and every bias and LayerNorm parameter is exempt (a LayerNorm weight in the decayed group would pass above)
+    exempt = {names[id(p)] for p in no_decay["params"]}
+    norms = {f"{m}.weight" for m, mod in model.named_modules() if isinstance(mod, torch.nn.LayerNorm)}
+    wanted = {n for n, _ in model.named_parameters() if n.endswith(".bias") or n in norms}
+    assert wanted == exempt and norms & exempt
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
     total = len(decay["params"]) + len(no_decay["params"])
     assert total == len(list(model.parameters()))  # shared embeddings appear once
 

@@ -92,6 +92,26 @@ def test_mlm_objective_runs(tmp_path):
     assert saved["objective"]["random_token_prob"] == 0.1
 
 
+@pytest.mark.parametrize("kind", ["electra", "mlm"])
+def test_the_objective_is_told_the_tokenizer_size_not_the_padded_table(tmp_path, monkeypatch, kind):
+    """The table is padded to a multiple of 64 (120 tokens: 128 rows); the command gives the objective the
+    tokenizer's 120, so that no padding id is ever predicted, sampled or drawn as a random token."""
+    from electra.recipes.pretrain import build
+
+    built = []
+    real = build.build_objective
+
+    def spy(model, cfg, special, vocab_size=None):
+        built.append(real(model, cfg, special, vocab_size))
+        return built[-1]
+
+    monkeypatch.setattr(build, "build_objective", spy)
+    corpus = write_corpus(tmp_path / "c.txt", n_docs=40)
+    pretrain_mod.pretrain(micro_config(corpus, tmp_path / kind, 1, "--objective.kind", kind), progress=False)
+    table = built[0].model.config.vocab_size if kind == "mlm" else built[0].discriminator.config.vocab_size
+    assert (built[0].vocab_size, table) == (120, 128)
+
+
 def test_held_out_evaluation_is_logged_and_leaves_training_unchanged(tmp_path):
     corpus = write_corpus(tmp_path / "c.txt", n_docs=300)
     held = ("--data.eval_fraction", "0.2", "--train.save_every", "6")

@@ -101,3 +101,38 @@ def test_compiled_fine_tuning_reaches_the_eager_weights(tiny_checkpoint, sentime
     eager, compiled = _weights(runs["eager"]), _weights(runs["compiled"])
     for k in eager:
         torch.testing.assert_close(compiled[k], eager[k], atol=1e-5, rtol=1e-4, msg=lambda m, k=k: f"{k}: {m}")
+
+
+
+
+
+
+def test_the_final_model_is_reported_unless_best_is_asked_for(tiny_checkpoint, sentiment_files, tmp_path, capsys):
+    """--select final (the default, the paper's protocol) keeps and reports the model after the last epoch:
+    its dev score is the last evaluation's, even when an earlier epoch scored higher; --select best keeps
+    the best epoch's. The summary says which."""
+    from electra.train.metrics import read_metrics
+
+    def run(name: str, *extra: str) -> tuple[dict, list[float], str]:
+        out = tmp_path / name
+        assert cli_main([*_args(tiny_checkpoint, sentiment_files, out, "--lr", "3e-2"), "--epochs", "4", *extra]) == 0
+        result = json.loads((out / "seed-1" / "result.json").read_text())
+        devs = [r["dev_accuracy"] for r in read_metrics(out / "seed-1" / "metrics.jsonl") if "dev_accuracy" in r]
+        return result, devs, capsys.readouterr().out
+
+    final, devs, said = run("final")
+    assert len(devs) == 4 and final["epoch"] == 4 and final["dev"]["accuracy"] == devs[-1]
+    assert said.startswith("reported: the final model") and "seed 1: final epoch 4" in said
+    best, devs_b, said = run("best", "--select", "best")
+    assert devs_b == devs and best["dev"]["accuracy"] == max(devs) and best["epoch"] == 1 + devs.index(max(devs))
+    assert said.startswith("reported: the best dev epoch model") and json.loads(
+        (tmp_path / "best" / "summary.json").read_text())["info"]["select"] == "best"
+    assert max(devs) > devs[-1], devs  # the case that tells the two apart (lr 3e-2 over-shoots: deterministic on CPU)
+
+
+def test_epochs_follow_the_official_rule_unless_given():
+    from electra.recipes.finetune.config import default_epochs
+
+    assert default_epochs("classification") == default_epochs("token-classification", "conll2003") == 3.0
+    assert default_epochs("classification", "RTE") == default_epochs("regression", "sts-b") == 10.0
+    assert default_epochs("qa") == 2.0

@@ -17,8 +17,9 @@ examples:
   electra finetune -m runs/tiny --task qa --train train-v2.0.json --dev dev-v2.0.json
 
 Defaults follow the ELECTRA recipe: lr 3e-4 / 1e-4 / 5e-5 for Small / Base / Large sized encoders,
-layer-wise decay 0.8 (0.9 Large), 3 epochs, batch 32, warm-up 10%, weight decay 0, dropout 0.1.
-Each seed writes OUT/seed-N/ (best checkpoint, metrics.jsonl, curves.png); OUT/summary.json holds
+layer-wise decay 0.8 (0.9 Large), 3 epochs (10 for RTE / STS-B, 2 for QA), batch 32, warm-up 10%,
+weight decay 0, dropout 0.1; the final model is reported (--select best: the best dev epoch's).
+Each seed writes OUT/seed-N/ (the checkpoint, metrics.jsonl, curves.png); OUT/summary.json holds
 every seed's dev/test metrics with their median and spread."""
 
 
@@ -185,7 +186,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     h.add_argument("--seeds", type=_seeds, help="comma-separated seeds, e.g. 1,2,3 (default 1)")
     h.add_argument("--lr", type=float, help="peak learning rate (default by size: 3e-4 / 1e-4 / 5e-5)")
     h.add_argument("--layer-decay", type=float, help="layer-wise learning-rate decay (default 0.8; 0.9 Large)")
-    h.add_argument("--epochs", type=float, help="(default 3)")
+    h.add_argument("--epochs", type=float, help="(default: the official rule: 3; 10 for RTE / STS-B; 2 for QA)")
+    h.add_argument("--select", choices=["final", "best"],
+                   help="model reported and kept: final (after the last epoch, the paper's protocol; default) or "
+                        "best (the best dev epoch's: an upward-biased dev score)")  # fmt: skip
     h.add_argument("--batch-size", type=int, help="global batch per optimiser step (default 32)")
     h.add_argument("--grad-accum", type=int, help="micro-batches per optimiser step (default 1)")
     h.add_argument("--eval-batch-size", type=int, help="(default 64)")
@@ -200,7 +204,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="SQuAD 2.0: answer '' when the no-answer logit exceeds this (default 0)")  # fmt: skip
     h.add_argument("--skip-nonfinite-steps", type=int,
                    help="skip up to N steps whose loss is not finite instead of stopping (default 0)")  # fmt: skip
-    h.add_argument("--metric", help="dev metric selecting the best epoch (default accuracy / pearson / f1)")
+    h.add_argument("--metric", help="headline dev metric, which --select best selects by (default accuracy / "
+                   "pearson / f1)")  # fmt: skip
     h.add_argument("--max-train-examples", type=int, help="use only the first N training examples")
     ft.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
     ft.add_argument("--precision", choices=["auto", "bf16", "fp32"],

@@ -29,7 +29,8 @@ class MaskingObjective(nn.Module):
     """Base of the objectives that corrupt a batch with :func:`~electra.tokens.masking.mask_tokens`.
 
     ``never_mask`` are the ids never selected (special tokens, padding); ``mask_id`` replaces selected
-    tokens; ``vocab_size`` bounds BERT's random replacements.
+    tokens; ``vocab_size`` is the tokenizer's size: BERT's random replacements are drawn below it, and
+    the ids of an embedding table padded beyond it (to a multiple of 64) are never predicted or sampled.
     """
 
     def __init__(self, never_mask: list[int], mask_id: int, vocab_size: int, config: ObjectiveConfig):
@@ -39,6 +40,15 @@ class MaskingObjective(nn.Module):
         self.vocab_size = vocab_size
         ids = torch.tensor(sorted(set(never_mask)), dtype=torch.long)
         self.register_buffer("special_ids", ids, persistent=False)
+
+    def real_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """``logits`` with the columns of padding ids (at or above ``vocab_size``, which no tokenizer
+        produces) at -inf, so that the loss, the argmax and the sampler never choose them. Masked rather
+        than cut off, the shape stays the table's and a sampler draws the same random numbers."""
+        if logits.shape[-1] <= self.vocab_size:
+            return logits
+        padding = torch.arange(logits.shape[-1], device=logits.device) >= self.vocab_size
+        return logits.masked_fill(padding, float("-inf"))
 
     def mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> MaskedBatch:
         c = self.config
@@ -57,8 +67,10 @@ class MaskingObjective(nn.Module):
 class MaskedLanguageModeling(MaskingObjective):
     """BERT's objective on the same encoder: predict the selected tokens (80% [MASK] / 10% random)."""
 
-    def __init__(self, model: MaskedLM, never_mask: list[int], mask_id: int, config: ObjectiveConfig | None = None):
-        super().__init__(never_mask, mask_id, model.config.vocab_size, config or ObjectiveConfig(kind="mlm"))
+    def __init__(self, model: MaskedLM, never_mask: list[int], mask_id: int, config: ObjectiveConfig | None = None,
+                 vocab_size: int | None = None):  # fmt: skip
+        super().__init__(never_mask, mask_id, vocab_size or model.config.vocab_size,
+                         config or ObjectiveConfig(kind="mlm"))  # fmt: skip
         self.model = model
 
     def forward(
@@ -70,5 +82,5 @@ class MaskedLanguageModeling(MaskingObjective):
         """Loss and metrics for one batch of original token ids [B, L]."""
         masked = self.mask(input_ids, attention_mask)
         logits = self.model(masked.input_ids, attention_mask, token_type_ids, positions=masked.positions)
-        mlm_loss, acc = masked_lm_loss(logits, masked.targets, masked.weights)
+        mlm_loss, acc = masked_lm_loss(self.real_logits(logits), masked.targets, masked.weights)
         return {"loss": mlm_loss, "mlm_loss": mlm_loss.detach(), "gen_acc": acc}

@@ -21,8 +21,10 @@ class ReplacedTokenDetection(MaskingObjective):
         never_mask: list[int],
         mask_id: int,
         config: ObjectiveConfig | None = None,
+        vocab_size: int | None = None,
     ):
-        super().__init__(never_mask, mask_id, discriminator.config.vocab_size, config or ObjectiveConfig())
+        super().__init__(never_mask, mask_id, vocab_size or discriminator.config.vocab_size,
+                         config or ObjectiveConfig())  # fmt: skip
         self.generator = generator
         self.discriminator = discriminator
 
@@ -36,6 +38,7 @@ class ReplacedTokenDetection(MaskingObjective):
         c = self.config
         masked = self.mask(input_ids, attention_mask)
         gen_logits = self.generator(masked.input_ids, attention_mask, token_type_ids, positions=masked.positions)
+        gen_logits = self.real_logits(gen_logits)
         mlm_loss, gen_acc = masked_lm_loss(gen_logits, masked.targets, masked.weights)
 
         sampled = gumbel_sample(gen_logits, c.temperature)

@@ -8,7 +8,7 @@ import torch
 
 
 def num_mask_slots(seq_length: int, mask_rate: float) -> int:
-    """N of the official recipe: ``int((mask_rate + 0.005) * L)`` (19 for L=128 at 15%, 77 for 512)."""
+    """N of the official recipe: ``int((mask_rate + 0.005) * L)`` (19 for L=128 at 15%, 79 for 512)."""
     return max(1, int((mask_rate + 0.005) * seq_length))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -156,6 +157,12 @@ def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, sta
 
 
 def shutdown(info: DistInfo) -> None:
-    """Leave the process group."""
+    """Leave the process group; call it once nothing refers to the DDP / FSDP wrappers any more.
+
+    A DDP reducer freed *after* the group is destroyed holds the last reference to it, and its destructor
+    then joins gloo's worker thread while holding the GIL, which that thread may need to free a finished
+    collective's tensors: a hang at exit (seen under load on CPU). So wrappers still in reference cycles
+    are collected first, while the group is alive and its destructor does not run."""
     if info.enabled and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()

@@ -2,8 +2,9 @@
 
 AdamW (weight decay 0, no bias correction, as the official optimiser), warm-up over the first 10% of steps
 then linear decay, layer-wise learning-rate decay, length-grouped batches with dynamic padding, bf16
-autocast on CUDA, gradient clipping at 1.0, an evaluation on the dev set after every epoch and the best
-checkpoint kept (written atomically). With several seeds it reports the median and spread of each metric,
+autocast on CUDA, gradient clipping at 1.0, an evaluation on the dev set after every epoch; the model
+after the last epoch is kept and reported, as in the paper (``select`` "best": the best dev epoch's), written
+atomically. With several seeds it reports the median and spread of each metric,
 as the ELECTRA paper does. Under torchrun each process takes its share of every batch (DDP).
 """
 
@@ -32,7 +33,7 @@ from electra.core.lock import run_lock
 from electra.core.runtime import hardware, resolve_device, seed_everything
 from electra.models import TaskModel
 from electra.recipes.finetune import features as feat
-from electra.recipes.finetune.config import FinetuneConfig
+from electra.recipes.finetune.config import FinetuneConfig, default_epochs
 from electra.recipes.finetune.inference import model_inputs, predict_records
 from electra.recipes.finetune.loading import BaseEncoder, load_base_encoder
 from electra.recipes.finetune.recipe import build_optimizer, default_layer_decay, default_lr
@@ -51,7 +52,7 @@ LOWER_IS_BETTER = ("mse",)
 @dataclass
 class SeedResult:
     seed: int
-    best_epoch: int
+    epoch: int  # of the model reported: the last, or with select "best" the best dev epoch
     dev: dict[str, float]
     test: dict[str, float]
     checkpoint: str | None
@@ -90,6 +91,10 @@ class Run:
     @property
     def metric(self) -> str:
         return self.cfg.metric or self.task.default_metric
+
+    @property
+    def epochs(self) -> float:
+        return self.cfg.epochs or default_epochs(self.cfg.task.task, self.cfg.dataset)
 
 
 def settings_for(cfg: FinetuneConfig, base: BaseEncoder, task: Task) -> dict[str, Any]:
@@ -145,11 +150,13 @@ def epoch_batches(features: feat.Features, batch_size: int, pad_id: int, seed: i
 
 
 def _hooks(run: Run, model: TaskModel, seed: int, out: Path) -> tuple[list, KeepBest]:
-    """Progress and metrics, the dev evaluation at each epoch's end, and keep-best (the last epoch without dev)."""
+    """Progress and metrics, the dev evaluation at each epoch's end, and the checkpoint kept: the final model
+    (``select`` final, or no dev set) or the best dev epoch's (``select`` best)."""
     cfg, dist = run.cfg, run.dist
     logger = MetricsLogger(out, tensorboard=False, enabled=dist.is_main)
-    metric = f"dev_{run.metric}" if "dev" in run.splits else None
-    keep = KeepBest(metric, lambda t: _save_best(run, model, t, seed, out), run.metric in LOWER_IS_BETTER)
+    best = cfg.select == "best" and "dev" in run.splits
+    keep = KeepBest(f"dev_{run.metric}" if best else None, lambda t: _save_best(run, model, t, seed, out),
+                    run.metric in LOWER_IS_BETTER, at_epoch_end=best)  # fmt: skip
     hooks = [Progress(logger, cfg.log_every, _postfix, enabled=cfg.progress and dist.is_main, at_epoch_end=True,
                       desc=f"seed {seed}")]  # fmt: skip
     if "dev" in run.splits:
@@ -171,7 +178,7 @@ def _trainer(run: Run, model: TaskModel, hooks: list) -> Trainer:
     parallel = parallelize(model, model, model.parallel_blocks(), run.dist, run.device, compile=cfg.compile,
                            compile_mode=cfg.compile_mode)  # fmt: skip
     per_epoch = math.ceil(len(run.splits["train"].features) / cfg.batch_size)
-    total = max(1, math.ceil(cfg.epochs * per_epoch))
+    total = max(1, math.ceil(run.epochs * per_epoch))
     peak, warmup = cfg.lr or default_lr(encoder), int(cfg.warmup_fraction * total)
     return Trainer(model=model, parallel=parallel, optimizer=optimizer, device=run.device,
                    forward=lambda module, b: {"loss": task.loss(module(**model_inputs(b)), b)},
@@ -182,7 +189,7 @@ def _trainer(run: Run, model: TaskModel, hooks: list) -> Trainer:
 
 
 def train_one_seed(run: Run, seed: int, out: Path) -> SeedResult:
-    """Fine-tune once with ``seed``; keep the best dev checkpoint in ``out``; evaluate it on test."""
+    """Fine-tune once with ``seed``; keep the final (or best dev) checkpoint in ``out``; evaluate it on test."""
     started = time.time()
     seed_everything(seed)
     model = build_task_model(run).to(run.device)
@@ -198,8 +205,8 @@ def train_one_seed(run: Run, seed: int, out: Path) -> SeedResult:
         model.load_state_dict(best_state)
     test = run.splits.get("test")
     test_metrics = _score(run, model, test) if test is not None and test.labelled else {}
-    best_dev = {k[4:]: v for k, v in keep.best_values.items()}
-    result = SeedResult(seed, keep.best_epoch, best_dev, test_metrics, str(checkpoint) if checkpoint else None,
+    kept_dev = {k[4:]: v for k, v in keep.best_values.items()}
+    result = SeedResult(seed, keep.best_epoch, kept_dev, test_metrics, str(checkpoint) if checkpoint else None,
                         round(time.time() - started, 2), trainer.step)  # fmt: skip
     if run.dist.is_main:
         write_text_atomic(out / "result.json", json.dumps(dataclasses.asdict(result), indent=2))
@@ -318,7 +325,8 @@ def _finetune(cfg: FinetuneConfig) -> FinetuneSummary:
     info = {"task": run.task.name, "model": str(run.base.path), "random_init": cfg.random_init,
             "data": run.meta["data"], "hardware": hardware(device), "wall_s": round(time.time() - started, 2),
             "lr": cfg.lr or default_lr(run.base.config), "layer_decay": cfg.layer_decay or
-            default_layer_decay(run.base.config), "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+            default_layer_decay(run.base.config), "epochs": run.epochs, "select": cfg.select,
+            "batch_size": cfg.batch_size,
             "settings": run.settings, "train_examples": len(train.examples), "world_size": dist.world_size}  # fmt: skip
     summary = FinetuneSummary(str(out), run.metric, results, aggregate(results), info)
     if dist.is_main:
@@ -329,11 +337,14 @@ def _finetune(cfg: FinetuneConfig) -> FinetuneSummary:
 
 def format_summary(summary: FinetuneSummary) -> str:
     """A short human-readable report: one line per seed, then median and spread."""
-    lines = []
+    best = summary.info.get("select") == "best"
+    lines = [f"reported: the {'best dev epoch' if best else 'final'} model of each seed "
+             f"({'--select best' if best else 'the paper protocol; --select best picks the best dev epoch'})"]
     for r in summary.seeds:
         dev = ", ".join(f"{k} {v:.4f}" for k, v in r.dev.items())
         test = ", ".join(f"{k} {v:.4f}" for k, v in r.test.items())
-        lines.append(f"seed {r.seed}: best epoch {r.best_epoch}; dev {dev or '-'}; test {test or '-'} "
+        lines.append(f"seed {r.seed}: {'best' if best else 'final'} epoch {r.epoch}; dev {dev or '-'}; "
+                     f"test {test or '-'} "
                      f"({r.wall_s:.0f} s)")  # fmt: skip
     for key, a in summary.aggregate.items():
         lines.append(f"{key}: median {a['median']:.4f} (min {a['min']:.4f}, max {a['max']:.4f}, std {a['std']:.4f}, "

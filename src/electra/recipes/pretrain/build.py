@@ -34,12 +34,14 @@ def objective_kind(model_class: type[PretrainedModel]) -> str:
     raise ElectraError(f"a {model_class.__name__} cannot be pretrained (expected Electra or MaskedLM)")
 
 
-def build_objective(model: PretrainedModel, cfg: PretrainConfig, special_ids: dict[str, int]) -> MaskingObjective:
-    """Wrap ``model`` in its pretraining objective; masking never touches CLS, SEP, MASK or PAD."""
+def build_objective(model: PretrainedModel, cfg: PretrainConfig, special_ids: dict[str, int],
+                    vocab_size: int | None = None) -> MaskingObjective:  # fmt: skip
+    """Wrap ``model`` in its pretraining objective; masking never touches CLS, SEP, MASK or PAD.
+    ``vocab_size`` is the tokenizer's: ids of the table's padding beyond it are never predicted or drawn."""
     never_mask = [special_ids["cls"], special_ids["sep"], special_ids["mask"], special_ids["pad"]]
     if isinstance(model, Electra):
         return ReplacedTokenDetection(model.generator, model.discriminator, never_mask, special_ids["mask"],
-                                      cfg.objective)  # fmt: skip
+                                      cfg.objective, vocab_size)  # fmt: skip
     if not isinstance(model, MaskedLM):
         raise TypeError(f"cannot pretrain a {type(model).__name__}")
-    return MaskedLanguageModeling(model, never_mask, special_ids["mask"], cfg.objective)
+    return MaskedLanguageModeling(model, never_mask, special_ids["mask"], cfg.objective, vocab_size)

@@ -192,6 +192,7 @@ def _pretrain(cfg: PretrainConfig, resume: bool, progress: bool) -> dict[str, fl
         if dist.rank < len(saved):  # a rank that did not exist when the checkpoint was written keeps its seed
             set_rng_state(saved[dist.rank])
     last = trainer.fit(_batches(start, data, t.batch_size // dist.world_size, dist, device))
+    del trainer  # the DDP / FSDP wrappers go before the process group (see D.shutdown)
     if dist.is_main:
         out = Path(t.output_dir)
         png = plot_curves(out / "metrics.jsonl", out / "loss_curves.png", HEADLINE, f"{cfg.objective.kind} pretraining")
@@ -220,7 +221,7 @@ def _build_trainer(
     """Model, objective (wrapped for this process), optimiser (restored on resume) and hooks, in the engine."""
     cfg, t = start.cfg, start.cfg.train
     model = _new_model(start, data, special).to(device)
-    objective = build.build_objective(model, cfg, special).to(device)
+    objective = build.build_objective(model, cfg, special, data.tokenizer.get_vocab_size()).to(device)
     parallel = parallelize(objective, model, model.parallel_blocks(), dist, device, fsdp=t.fsdp, compile=t.compile,
                            compile_mode=t.compile_mode)  # fmt: skip
     optimizer = build_adamw(param_groups(model, t.weight_decay), (t.adam_beta1, t.adam_beta2), t.adam_eps,
