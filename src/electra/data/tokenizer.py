@@ -160,6 +160,10 @@ def load_tokenizer(path: Path, lowercase: bool | None = None) -> Tokenizer:
         except Exception as e:  # the Rust side raises a plain Exception
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ElectraError(f"cannot read tokenizer {path}: {reason}") from None
+        # Lengths are this project's business (packing, truncation, dynamic padding): a tokenizer.json that
+        # pads or truncates by itself (sentence-transformers' pads every text to 128) would corrupt both.
+        tok.no_padding()
+        tok.no_truncation()
         _check_specials(tok, path)
         return tok
 

