@@ -48,12 +48,22 @@ class MetricsLogger:
 def drop_torn_line(path: Path) -> None:
     """Cut a last line left unfinished (a write that a full disk or a kill cut short), so that the rows
     appended after it stay one JSON object per line."""
-    if not path.is_file() or path.stat().st_size == 0:
+    size = path.stat().st_size if path.is_file() else 0
+    if size == 0:
         return
     with path.open("rb+") as f:
-        data = f.read()
-        if not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
+        end = size
+        while end > 0:  # back from the end, a block at a time, to the last newline
+            start = max(0, end - 65536)
+            f.seek(start)
+            block = f.read(end - start)
+            if end == size and block.endswith(b"\n"):
+                return
+            if (cut := block.rfind(b"\n")) >= 0:
+                f.truncate(start + cut + 1)
+                return
+            end = start
+        f.truncate(0)
 
 
 def _json_number(value: Any) -> Any:
