@@ -77,6 +77,7 @@ def test_model_section_mirrors_the_encoder_config():
     section = {f.name: f.default for f in dataclasses.fields(ModelSection)}
     encoder = {f.name: f.default for f in dataclasses.fields(EncoderConfig)}
     assert section.pop("generator_multiplier") == ElectraConfig().generator_multiplier
+    assert section.pop("embedding_sharing") == ElectraConfig().embedding_sharing
     assert section == {k: v for k, v in encoder.items() if k not in ("vocab_size", "pad_token_id")}
 
 

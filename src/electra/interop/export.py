@@ -24,6 +24,7 @@ from electra.interop.adapters import ElectraAdapter
 from electra.interop.hf_config import DISCRIMINATOR_ARCH, GENERATOR_ARCH, check_post_ln, to_hf_config
 from electra.interop.hf_files import as_tokenizer, write_hf_dir, write_hf_tokenizer
 from electra.models import Discriminator, Electra, MaskedLM, load_checkpoint
+from electra.models.electra import standalone
 
 _TOKEN_TYPES = "encoder.embeddings.token_type_embeddings.weight"
 
@@ -87,7 +88,7 @@ def save_hf(
     pad = special_token_ids(tok)["pad"] if tok is not None else None
     if isinstance(model, Electra):
         check_post_ln(model.config.discriminator, "the ELECTRA model")
-        parts = {"discriminator": (model.discriminator, directory / "discriminator"),
+        parts = {"discriminator": (standalone(model.discriminator), directory / "discriminator"),
                  "generator": (model.generator, directory / "generator")}  # fmt: skip
     elif isinstance(model, Discriminator):
         parts = {"discriminator": (model, directory)}

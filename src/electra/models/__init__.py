@@ -8,10 +8,11 @@ from electra.models.config import (
     ElectraConfig,
     EncoderConfig,
     EncoderShape,
+    ReplaceMLMConfig,
     TaskModelConfig,
     scaled_generator_config,
 )
-from electra.models.electra import Discriminator, Electra, MaskedLM
+from electra.models.electra import CopyMaskedLM, Discriminator, Electra, MaskedLM, ReplaceMLMPair
 from electra.models.encoder import TransformerEncoder
 from electra.models.heads import SequenceHead, SpanHead, TaskModel, TokenHead
 from electra.models.pretrained import (
@@ -25,6 +26,7 @@ from electra.models.pretrained import (
 
 __all__ = [
     "CheckpointInfo",
+    "CopyMaskedLM",
     "Discriminator",
     "Electra",
     "ElectraConfig",
@@ -33,6 +35,8 @@ __all__ = [
     "MaskedLM",
     "Pretrained",
     "PretrainedModel",
+    "ReplaceMLMConfig",
+    "ReplaceMLMPair",
     "SequenceHead",
     "SpanHead",
     "TaskModel",

@@ -63,23 +63,57 @@ def scaled_generator_config(disc: EncoderConfig, multiplier: float) -> EncoderCo
     )
 
 
+EMBEDDING_SHARING = ("tied", "separate", "gdes")
+
+
 @dataclass
 class ElectraConfig:
-    """A discriminator encoder plus the generator derived from it by ``generator_multiplier``."""
+    """A discriminator encoder plus the generator derived from it by ``generator_multiplier``.
+
+    ``embedding_sharing``: ``tied`` (the paper: one embedding module for both), ``separate`` (each its own)
+    or ``gdes`` (DeBERTa-v3: the discriminator adds residual tables to the generator's, gradient stopped).
+    """
 
     discriminator: EncoderConfig = field(default_factory=EncoderConfig)
     generator_multiplier: float = 0.25
+    embedding_sharing: str = "tied"
+
+    def __post_init__(self) -> None:
+        if self.embedding_sharing not in EMBEDDING_SHARING:
+            raise ValueError(f"unknown embedding_sharing {self.embedding_sharing!r}; "
+                             f"expected one of {', '.join(EMBEDDING_SHARING)}")  # fmt: skip
 
     @property
     def generator(self) -> EncoderConfig:
         return scaled_generator_config(self.discriminator, self.generator_multiplier)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"discriminator": self.discriminator.to_dict(), "generator_multiplier": self.generator_multiplier}
+        out = {"discriminator": self.discriminator.to_dict(), "generator_multiplier": self.generator_multiplier}
+        if self.embedding_sharing != "tied":  # checkpoints of the paper's model read as before
+            out["embedding_sharing"] = self.embedding_sharing
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ElectraConfig:
-        return cls(EncoderConfig.from_dict(data["discriminator"]), float(data["generator_multiplier"]))
+        return cls(EncoderConfig.from_dict(data["discriminator"]), float(data["generator_multiplier"]),
+                   str(data.get("embedding_sharing", "tied")))  # fmt: skip
+
+
+@dataclass
+class ReplaceMLMConfig(ElectraConfig):
+    """The paper's Replace-MLM / All-Tokens-MLM pair: a generator and a main masked LM of the discriminator's
+    shape; ``copy_mechanism`` adds the main model's per-token copy gate (All-Tokens MLM)."""
+
+    copy_mechanism: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "copy_mechanism": self.copy_mechanism}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReplaceMLMConfig:
+        base = ElectraConfig.from_dict(data)
+        return cls(base.discriminator, base.generator_multiplier, base.embedding_sharing,
+                   bool(data.get("copy_mechanism", False)))  # fmt: skip
 
 
 HEAD_KINDS = ("sequence", "token", "span")

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from electra.models.config import ElectraConfig, EncoderConfig
+from electra.models.config import ElectraConfig, EncoderConfig, ReplaceMLMConfig
 from electra.models.encoder import TransformerEncoder
 from electra.models.pretrained import PretrainedModel
-from electra.nn import Embeddings, init_bert_weights
+from electra.nn import Embeddings, GradientDisentangledEmbeddings, init_bert_weights
 
 
 class MaskedLMHead(nn.Module):
@@ -65,7 +65,7 @@ class MaskedLM(_EncoderWithHead):
         hidden = self.encoder(input_ids, attention_mask, token_type_ids)
         if positions is not None:
             hidden = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
-        return self.head(hidden, self.encoder.embeddings.word_embeddings.weight)
+        return self.head(hidden, self.encoder.embeddings.word_table())
 
 
 class DiscriminatorHead(nn.Module):
@@ -96,10 +96,37 @@ class Discriminator(_EncoderWithHead):
         return self.head(self.encoder(input_ids, attention_mask, token_type_ids))
 
 
-class Electra(PretrainedModel):
-    """Generator and discriminator sharing word, position and token-type embeddings and their LayerNorm.
+def pair_encoders(config: ElectraConfig, main_class: type[_EncoderWithHead]) -> tuple[_EncoderWithHead, MaskedLM]:
+    """The main model (``main_class`` on the discriminator's shape) and the generator, their embeddings
+    shared as ``config.embedding_sharing`` says. For ``tied`` the main model is built first, as always, so a
+    seed gives the same initial weights as before the option existed."""
+    if config.embedding_sharing == "gdes":
+        generator = MaskedLM(config.generator)
+        main = main_class(config.discriminator, embeddings=GradientDisentangledEmbeddings(generator.encoder.embeddings))
+        return main, generator
+    main = main_class(config.discriminator)
+    shared = main.encoder.embeddings if config.embedding_sharing == "tied" else None
+    return main, MaskedLM(config.generator, embeddings=shared)
 
-    The generator's output layer is tied to the shared word-embedding table and has its own bias.
+
+def standalone(model: _EncoderWithHead) -> _EncoderWithHead:
+    """``model`` itself, or for gradient-disentangled embeddings a copy holding the merged tables, so that it
+    stands alone (fine-tuning, export)."""
+    embeddings = model.encoder.embeddings
+    if not isinstance(embeddings, GradientDisentangledEmbeddings):
+        return model
+    copy = type(model)(model.config)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.embeddings.")}
+    state.update({f"encoder.embeddings.{k}": v for k, v in embeddings.merged().state_dict().items()})
+    copy.load_state_dict(state)
+    return copy.to(embeddings.word_embeddings.weight.device).train(model.training)
+
+
+class Electra(PretrainedModel):
+    """Generator and discriminator; by default (``embedding_sharing: tied``) sharing word, position and
+    token-type embeddings and their LayerNorm.
+
+    The generator's output layer is tied to its word-embedding table and has its own bias.
     """
 
     config_class = ElectraConfig
@@ -107,8 +134,7 @@ class Electra(PretrainedModel):
     def __init__(self, config: ElectraConfig):
         super().__init__()
         self.config = config
-        self.discriminator = Discriminator(config.discriminator)
-        self.generator = MaskedLM(config.generator, embeddings=self.discriminator.encoder.embeddings)
+        self.discriminator, self.generator = pair_encoders(config, Discriminator)
 
     @property
     def embeddings(self) -> Embeddings:
@@ -122,3 +148,58 @@ class Electra(PretrainedModel):
             if isinstance(candidate, cls):
                 return candidate
         return None
+
+    def transfer_encoder(self) -> TransformerEncoder:
+        return standalone(self.discriminator).encoder
+
+
+class CopyMLMHead(nn.Module):
+    """A :class:`MaskedLMHead` plus a copy gate: one logit per token for "the input token is the answer"."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.mlm = MaskedLMHead(config)
+        self.gate = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, hidden: torch.Tensor, word_embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mlm(hidden, word_embeddings), self.gate(hidden).squeeze(-1)
+
+
+class CopyMaskedLM(_EncoderWithHead):
+    """Encoder + masked-LM head + copy gate, predicting every token (the paper's All-Tokens MLM model)."""
+
+    config_class = EncoderConfig
+    head_class = CopyMLMHead
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vocabulary logits [B, L, V] and copy-gate logits [B, L] at every position."""
+        return self.head(self.encoder(input_ids, attention_mask, token_type_ids), self.encoder.embeddings.word_table())
+
+
+class ReplaceMLMPair(PretrainedModel):
+    """The paper's Replace-MLM and All-Tokens-MLM ablations: a generator and a main masked LM (of the
+    discriminator's shape) that reads the generator's replacements; the main model is what gets fine-tuned."""
+
+    config_class = ReplaceMLMConfig
+
+    def __init__(self, config: ReplaceMLMConfig):
+        super().__init__()
+        self.config = config
+        self.main, self.generator = pair_encoders(config, CopyMaskedLM if config.copy_mechanism else MaskedLM)
+
+    def parallel_blocks(self) -> list[nn.Module]:
+        return self.main.parallel_blocks() + self.generator.parallel_blocks()
+
+    def part(self, cls: type) -> nn.Module | None:
+        for candidate in (self, self.generator):
+            if isinstance(candidate, cls):
+                return candidate
+        return None
+
+    def transfer_encoder(self) -> TransformerEncoder:
+        return standalone(self.main).encoder

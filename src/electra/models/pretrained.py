@@ -47,6 +47,10 @@ class PretrainedModel(nn.Module):
         """The repeated blocks (Transformer layers) that FSDP shards as units and compilers treat as regions."""
         raise NotImplementedError
 
+    def transfer_encoder(self) -> nn.Module:
+        """The encoder that fine-tuning starts from: the model's own (ELECTRA: its discriminator's)."""
+        return self.encoder
+
     def part(self, cls: type[_M]) -> _M | None:
         """This model, or the sub-model of class ``cls`` it holds (ELECTRA's discriminator), or None."""
         return self if isinstance(self, cls) else None

@@ -30,6 +30,10 @@ class Embeddings(nn.Module):
         self.layer_norm = nn.LayerNorm(embedding_size, eps=layer_norm_eps)
         self.dropout = nn.Dropout(dropout)
 
+    def word_table(self) -> torch.Tensor:
+        """The word-embedding table [V, E] tokens are embedded with (a masked LM's tied output layer)."""
+        return self.word_embeddings.weight
+
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Embed ``input_ids`` [B, L] (token types default to 0)."""
         length = input_ids.shape[1]
@@ -45,3 +49,66 @@ class Embeddings(nn.Module):
             else:
                 x = x + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.layer_norm(x))
+
+
+class GradientDisentangledEmbeddings(Embeddings):
+    """DeBERTa-v3's gradient-disentangled embedding sharing (He et al., 2021): the tables are those of a
+    ``base`` :class:`Embeddings` (the generator's) with the gradient stopped, plus residual tables of this
+    module's own, initialised at zero; LayerNorm and dropout are this module's own.
+
+    So the discriminator starts from the generator's embeddings and adjusts them through the residuals only:
+    its loss never pulls the generator's table, whose gradient comes from the generator's loss alone.
+    """
+
+    def __init__(self, base: Embeddings):
+        word, pos, types = base.word_embeddings, base.position_embeddings, base.token_type_embeddings
+        super().__init__(word.num_embeddings, word.embedding_dim, pos.num_embeddings,
+                         types.num_embeddings if types is not None else 0, base.layer_norm.eps, base.dropout.p,
+                         word.padding_idx if word.padding_idx is not None else 0)  # fmt: skip
+        for table in self._tables():
+            nn.init.zeros_(table.weight)
+        self.base = [base]  # a list: not registered as a child, so it is saved once, with the generator
+
+    def _tables(self) -> list[nn.Embedding]:
+        tables = [self.word_embeddings, self.position_embeddings, self.token_type_embeddings]
+        return [t for t in tables if t is not None]
+
+    def effective_weights(self) -> dict[str, torch.Tensor]:
+        """``{table name: stop-gradient(base table) + residual}``: the tables this module embeds with."""
+        base = self.base[0]
+        return {name: getattr(base, name).weight.detach() + getattr(self, name).weight
+                for name in ("word_embeddings", "position_embeddings", "token_type_embeddings")
+                if getattr(self, name) is not None}  # fmt: skip
+
+    def word_table(self) -> torch.Tensor:
+        return self.base[0].word_embeddings.weight.detach() + self.word_embeddings.weight
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Embed ``input_ids`` [B, L] with the effective tables (token types default to 0)."""
+        length = input_ids.shape[1]
+        if length > self.position_embeddings.num_embeddings:
+            raise ValueError(
+                f"sequence length {length} exceeds max_position_embeddings "
+                f"{self.position_embeddings.num_embeddings}"
+            )
+        w = self.effective_weights()
+        x = nn.functional.embedding(input_ids, w["word_embeddings"], self.word_embeddings.padding_idx)
+        x = x + w["position_embeddings"][:length]
+        if "token_type_embeddings" in w:
+            types = w["token_type_embeddings"]
+            x = x + (types[0] if token_type_ids is None else nn.functional.embedding(token_type_ids, types))
+        return self.dropout(self.layer_norm(x))
+
+    def merged(self) -> Embeddings:
+        """A plain :class:`Embeddings` holding the effective tables and this module's LayerNorm (for export
+        and fine-tuning, where the discriminator stands alone)."""
+        word, pos = self.word_embeddings, self.position_embeddings
+        types = self.token_type_embeddings
+        out = Embeddings(word.num_embeddings, word.embedding_dim, pos.num_embeddings,
+                         types.num_embeddings if types is not None else 0, self.layer_norm.eps, self.dropout.p,
+                         word.padding_idx if word.padding_idx is not None else 0)  # fmt: skip
+        with torch.no_grad():
+            for name, weight in self.effective_weights().items():
+                getattr(out, name).weight.copy_(weight)
+            out.layer_norm.load_state_dict(self.layer_norm.state_dict())
+        return out.to(word.weight.device)

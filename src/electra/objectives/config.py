@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# electra: replaced-token detection; mlm: BERT; replace-mlm / all-tokens-mlm: the paper's ablations (a masked
+# LM reading the generator's replacements, predicting the masked tokens / every token with a copy gate).
+KINDS = ("electra", "mlm", "replace-mlm", "all-tokens-mlm")
+DISC_POSITIONS = ("all", "masked")
+GENERATOR_TRAINING = ("mle", "adversarial")
+
 
 @dataclass
 class ObjectiveConfig:
-    """Settings of the pretraining objective (defaults: the official ELECTRA recipe)."""
+    """Settings of the pretraining objective (defaults: the official ELECTRA recipe).
 
-    kind: str = "electra"  # "electra" or "mlm"
+    ``disc_positions: masked`` is the paper's *ELECTRA 15%* (the discriminator's loss only at the masked
+    positions); ``generator_training: adversarial`` trains the generator to fool the discriminator
+    (REINFORCE, the paper's appendix F) instead of by maximum likelihood.
+    """
+
+    kind: str = "electra"
     mask_rate: float = 0.15
     mask_token_prob: float = 0.85
     random_token_prob: float = 0.0
     disc_weight: float = 50.0
     gen_weight: float = 1.0
     temperature: float = 1.0
+    disc_positions: str = "all"
+    generator_training: str = "mle"

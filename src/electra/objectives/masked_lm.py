@@ -6,6 +6,8 @@ return the loss plus detached metrics as tensors, so a step never synchronises w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,6 +15,7 @@ from torch import nn
 from electra.models import MaskedLM
 from electra.objectives.config import ObjectiveConfig
 from electra.tokens.masking import MaskedBatch, mask_tokens
+from electra.tokens.sampling import gumbel_sample
 
 
 def masked_lm_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor):
@@ -62,6 +65,38 @@ class MaskingObjective(nn.Module):
             c.random_token_prob,
             self.vocab_size,
         )
+
+
+@dataclass
+class Proposal:
+    """What the generator proposed for one batch: the masked batch, its logits at the slots [B, N, V] (padding
+    columns at -inf), its MLM loss and accuracy, the sampled tokens [B, N] (the targets at unused slots) and
+    the corrupted sequence [B, L] the next model reads."""
+
+    masked: MaskedBatch
+    logits: torch.Tensor
+    mlm_loss: torch.Tensor
+    gen_acc: torch.Tensor
+    sampled: torch.Tensor
+    corrupted: torch.Tensor
+
+    def slot_mask(self, like: torch.Tensor) -> torch.Tensor:
+        """[B, L] float: 1.0 at the used masked positions, 0.0 elsewhere."""
+        return torch.zeros_like(like, dtype=torch.float).scatter(1, self.masked.positions, self.masked.weights)
+
+
+def propose(objective: MaskingObjective, generator: MaskedLM, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+            token_type_ids: torch.Tensor | None) -> Proposal:  # fmt: skip
+    """Mask ``input_ids``, let ``generator`` predict the slots (MLM loss) and sample replacements for them at
+    ``objective.config.temperature``; the pretraining objectives built on a generator all start here."""
+    masked = objective.mask(input_ids, attention_mask)
+    logits = generator(masked.input_ids, attention_mask, token_type_ids, positions=masked.positions)
+    logits = objective.real_logits(logits)
+    mlm_loss, gen_acc = masked_lm_loss(logits, masked.targets, masked.weights)
+    sampled = gumbel_sample(logits, objective.config.temperature)
+    sampled = torch.where(masked.weights > 0, sampled, masked.targets)
+    corrupted = input_ids.scatter(1, masked.positions, sampled)
+    return Proposal(masked, logits, mlm_loss, gen_acc, sampled, corrupted)
 
 
 class MaskedLanguageModeling(MaskingObjective):

@@ -7,12 +7,33 @@ import torch.nn.functional as F
 
 from electra.models import Discriminator, MaskedLM
 from electra.objectives.config import ObjectiveConfig
-from electra.objectives.masked_lm import MaskingObjective, masked_lm_loss
-from electra.tokens.sampling import gumbel_sample
+from electra.objectives.masked_lm import MaskingObjective, Proposal, propose
+
+
+def adversarial_generator_loss(proposal: Proposal, disc_token_loss: torch.Tensor, temperature: float) -> torch.Tensor:
+    """REINFORCE for a generator that maximises the discriminator's loss (the paper's appendix F).
+
+    The reward of a sampled token is the discriminator's loss at its position (detached); the baseline is
+    the batch's mean reward over the used slots (the paper learns one from the generator's states; a mean
+    needs no parameters, so models and checkpoints stay as they are). The surrogate
+    ``-sum_w (R - b) log p_G(sample) / sum_w`` has the gradient ``-E[(R - b) grad log p_G]``, so descending it
+    ascends the expected discriminator loss. ``p_G`` is the distribution the samples were drawn from
+    (logits over ``temperature``).
+    """
+    w = proposal.masked.weights
+    reward = disc_token_loss.detach().gather(1, proposal.masked.positions)
+    denom = w.sum().clamp_min(1e-5)
+    baseline = (reward * w).sum() / denom
+    log_p = F.log_softmax(proposal.logits.float() / temperature, dim=-1)
+    log_p_sample = log_p.gather(-1, proposal.sampled[..., None]).squeeze(-1)
+    return -((reward - baseline) * log_p_sample * w).sum() / denom
 
 
 class ReplacedTokenDetection(MaskingObjective):
-    """ELECTRA: generator MLM loss + ``disc_weight`` × discriminator replaced-token loss."""
+    """ELECTRA: generator loss + ``disc_weight`` × discriminator replaced-token loss.
+
+    The paper's ablations are options of :class:`ObjectiveConfig`: ``disc_positions`` (``masked``: ELECTRA
+    15%) and ``generator_training`` (``adversarial``: REINFORCE instead of maximum likelihood)."""
 
     def __init__(
         self,
@@ -36,23 +57,21 @@ class ReplacedTokenDetection(MaskingObjective):
     ) -> dict[str, torch.Tensor]:
         """Loss and metrics for one batch of original token ids [B, L]."""
         c = self.config
-        masked = self.mask(input_ids, attention_mask)
-        gen_logits = self.generator(masked.input_ids, attention_mask, token_type_ids, positions=masked.positions)
-        gen_logits = self.real_logits(gen_logits)
-        mlm_loss, gen_acc = masked_lm_loss(gen_logits, masked.targets, masked.weights)
-
-        sampled = gumbel_sample(gen_logits, c.temperature)
-        sampled = torch.where(masked.weights > 0, sampled, masked.targets)
-        disc_input = input_ids.scatter(1, masked.positions, sampled)
+        proposal = propose(self, self.generator, input_ids, attention_mask, token_type_ids)
         real = attention_mask.bool()
-        labels = (disc_input != input_ids) & real
+        labels = (proposal.corrupted != input_ids) & real
 
-        disc_logits = self.discriminator(disc_input, attention_mask, token_type_ids).float()
+        disc_logits = self.discriminator(proposal.corrupted, attention_mask, token_type_ids).float()
         per_token = F.binary_cross_entropy_with_logits(disc_logits, labels.float(), reduction="none")
         real_f = real.float()
         n_real = real_f.sum().clamp_min(1.0)
-        disc_loss = (per_token * real_f).sum() / n_real
-        loss = c.gen_weight * mlm_loss + c.disc_weight * disc_loss
+        scope = real_f if c.disc_positions == "all" else proposal.slot_mask(input_ids) * real_f
+        disc_loss = (per_token * scope).sum() / scope.sum().clamp_min(1.0)
+        if c.generator_training == "adversarial":
+            gen_loss = adversarial_generator_loss(proposal, per_token, c.temperature)
+        else:
+            gen_loss = proposal.mlm_loss
+        loss = c.gen_weight * gen_loss + c.disc_weight * disc_loss
 
         with torch.no_grad():
             pred = disc_logits > 0
@@ -60,9 +79,9 @@ class ReplacedTokenDetection(MaskingObjective):
             replaced = labels.float().sum() / n_real
         return {
             "loss": loss,
-            "mlm_loss": mlm_loss.detach(),
+            "mlm_loss": proposal.mlm_loss.detach(),
             "disc_loss": disc_loss.detach(),
-            "gen_acc": gen_acc,
+            "gen_acc": proposal.gen_acc,
             "disc_acc": disc_acc,
             "replaced_frac": replaced,
         }

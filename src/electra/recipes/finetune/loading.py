@@ -11,7 +11,7 @@ from tokenizers import Tokenizer
 
 from electra.core.errors import ElectraError
 from electra.data.tokenizer import load_tokenizer, tokenizer_files
-from electra.models import Discriminator, EncoderConfig, PretrainedModel, TaskModel, TransformerEncoder, load_checkpoint
+from electra.models import EncoderConfig, PretrainedModel, TaskModel, TransformerEncoder, load_checkpoint
 from electra.recipes.finetune.spec import TaskSpec
 
 
@@ -34,8 +34,7 @@ class BaseEncoder:
 
 def encoder_of(model: PretrainedModel) -> TransformerEncoder:
     """The encoder fine-tuning starts from: an ELECTRA's discriminator's, else the model's own."""
-    disc = model.part(Discriminator)
-    return disc.encoder if disc is not None else model.encoder
+    return model.transfer_encoder()
 
 
 def load_base_encoder(path: Path | str, random_init: bool = False) -> BaseEncoder:

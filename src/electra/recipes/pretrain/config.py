@@ -14,8 +14,8 @@ from pathlib import Path
 from electra.core.config import apply, check_ranges, parse_overrides, suggest
 from electra.core.errors import ElectraError
 from electra.core.files import read_yaml
-from electra.models.config import EncoderConfig, EncoderShape
-from electra.objectives.config import ObjectiveConfig
+from electra.models.config import EMBEDDING_SHARING, EncoderConfig, EncoderShape
+from electra.objectives.config import DISC_POSITIONS, GENERATOR_TRAINING, KINDS, ObjectiveConfig
 
 
 @dataclass
@@ -26,6 +26,7 @@ class ModelSection(EncoderShape):
     """
 
     generator_multiplier: float = 0.25
+    embedding_sharing: str = "tied"  # tied (the paper), separate, or gdes (DeBERTa-v3)
 
     def encoder(self, vocab_size: int, pad_token_id: int = 0) -> EncoderConfig:
         """The encoder config with the tokenizer's vocabulary size and [PAD] id filled in."""
@@ -114,7 +115,12 @@ class PretrainConfig:
             ("model.dropout", 0 <= m.dropout < 1),
             ("model.attention_dropout", 0 <= m.attention_dropout < 1),
             ("model.generator_multiplier", 0 < m.generator_multiplier <= 1),
-            ("objective.kind", o.kind in ("electra", "mlm")),
+            ("model.embedding_sharing", m.embedding_sharing in EMBEDDING_SHARING),
+            ("objective.kind", o.kind in KINDS),
+            ("objective.disc_positions", o.disc_positions in DISC_POSITIONS and (o.disc_positions == "all"
+                                                                                 or o.kind == "electra")),
+            ("objective.generator_training", o.generator_training in GENERATOR_TRAINING
+             and (o.generator_training == "mle" or o.kind == "electra")),
             ("objective.mask_rate", 0 < o.mask_rate < 1),
             ("objective.mask_token_prob", 0 <= o.mask_token_prob <= 1),
             ("objective.random_token_prob", 0 <= o.random_token_prob <= 1 - o.mask_token_prob + 1e-9),
@@ -173,7 +179,11 @@ def _range_hints(cfg: PretrainConfig) -> dict[str, str]:
         "data.max_seq_length": f" (must be in [8, model.max_position_embeddings = "
         f"{cfg.model.max_position_embeddings}])",
         "train.grad_accum": f" (must divide train.batch_size = {cfg.train.batch_size})",
-        "objective.kind": " (expected 'electra' or 'mlm')",
+        "objective.kind": f" (expected one of {', '.join(KINDS)})",
+        "model.embedding_sharing": f" (expected one of {', '.join(EMBEDDING_SHARING)})",
+        "objective.disc_positions": " (expected all or masked; masked only with objective.kind electra)",
+        "objective.generator_training": " (expected mle or adversarial; adversarial only with objective.kind "
+        "electra)",
         "train.precision": " (expected auto, bf16 or fp32)",
         "model.generator_multiplier": " (expected in (0, 1])",
         "data.eval_fraction": " (expected in [0, 1), and not together with data.eval_corpus)",

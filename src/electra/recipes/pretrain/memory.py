@@ -29,7 +29,7 @@ def step_bytes(cfg: PretrainConfig, micro_batch: int, device: torch.device) -> i
     """A lower bound on one micro-batch's activation memory on ``device`` (both networks for ELECTRA)."""
     encoder = cfg.model.encoder(cfg.data.vocab_size, 0)
     encoders = [encoder]
-    if cfg.objective.kind == "electra":
+    if cfg.objective.kind != "mlm":  # every other objective runs a generator too
         encoders.append(scaled_generator_config(encoder, cfg.model.generator_multiplier))
     value_bytes = 2 if uses_bf16(device, cfg.train.precision) else 4
     quadratic = device.type != "cuda"  # CUDA's memory-efficient SDPA kernels keep no [L, L] tensors

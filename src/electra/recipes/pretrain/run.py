@@ -80,6 +80,7 @@ def model_section(config: ElectraConfig | EncoderConfig, base: ModelSection | No
         setattr(section, f.name, getattr(encoder, f.name))
     if isinstance(config, ElectraConfig):
         section.generator_multiplier = config.generator_multiplier
+        section.embedding_sharing = config.embedding_sharing
     return section
 
 
@@ -103,7 +104,7 @@ def adopt_initial_model(cfg: PretrainConfig) -> tuple[PretrainConfig, Checkpoint
         )
     if not (init.path / "tokenizer.json").is_file():
         raise ElectraError(f"{key}: checkpoint {init.path} has no tokenizer.json")
-    kind = build.objective_kind(init.model_class)
+    kind = build.objective_kind(init.model_class, init.meta.get("model_config"))
     if kind != cfg.objective.kind:
         raise ElectraError(
             f"{key}: {init.path} was pretrained with objective.kind {kind!r}, this run uses {cfg.objective.kind!r}"
