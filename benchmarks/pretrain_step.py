@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from electra.models import Electra, ElectraConfig, EncoderConfig
 from electra.objectives import ObjectiveConfig, ReplacedTokenDetection
+from electra.recipes.pretrain.flops import pretraining_flops
 from electra.recipes.pretrain.run import objective_forward
 from electra.train.engine import Trainer
 from electra.train.optim import build_adamw, param_groups
@@ -60,20 +61,7 @@ def shapes(smoke: bool) -> dict[str, Shape]:
 
 def model_flops(shape: Shape) -> float:
     """6 x tokens x matmul parameters (generator output layer at the 15% masked slots) + attention."""
-    cfg = ElectraConfig(shape.disc, shape.gen_mult)
-    tokens = shape.batch * shape.seq
-    total = 0.0
-    for enc in (cfg.discriminator, cfg.generator):
-        h, ff, e = enc.hidden_size, enc.intermediate_size, enc.embedding_size
-        per_layer = 4 * h * h + 2 * h * ff
-        proj = e * h if e != h else 0
-        total += 6 * tokens * (enc.num_layers * per_layer + proj)
-        total += 12 * enc.num_layers * shape.batch * shape.seq**2 * h  # QK^T and AV, fwd + bwd
-    d, g = cfg.discriminator, cfg.generator
-    total += 6 * tokens * (d.hidden_size * d.hidden_size + d.hidden_size)  # disc head
-    masked = shape.batch * int(0.155 * shape.seq)
-    total += 6 * masked * (g.hidden_size * g.embedding_size + g.embedding_size * shape.disc.vocab_size)
-    return total
+    return pretraining_flops("electra", shape.disc, shape.gen_mult, shape.batch, shape.seq)
 
 
 # --------------------------------------------------------------------------------------------- ours

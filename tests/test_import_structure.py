@@ -3,9 +3,11 @@
 Every ``import`` of an ``electra`` module anywhere in a file counts, at module level or inside a function.
 Layers, bottom to top (a package may import the packages listed for it and nothing else)::
 
-    core -> nn -> tokens, data -> models -> objectives, generation, train -> interop, recipes -> cli
+    core -> nn -> tokens, data -> models -> objectives, generation, train -> interop, recipes -> experiments
+    -> cli
 
-``train`` (the engine) imports no model, objective or data code; recipes do not import each other.
+``train`` (the engine) imports no model, objective or data code; recipes do not import each other (an
+experiment, which runs several, sits above them).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ ALLOWED: dict[str, set[str]] = {
     "train": {"core"},
     "interop": {"core", "nn", "data", "models"},
     "recipes": {"core", "nn", "tokens", "data", "models", "objectives", "generation", "train"},
-    "cli": {"core", "nn", "tokens", "data", "models", "objectives", "generation", "train", "interop", "recipes"},
+    "experiments": {"core", "nn", "tokens", "data", "models", "objectives", "generation", "train", "recipes"},
+    "cli": {"core", "nn", "tokens", "data", "models", "objectives", "generation", "train", "interop", "recipes",
+            "experiments"},
 }
 
 

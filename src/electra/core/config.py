@@ -49,6 +49,12 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
     if origin is list:
         items = value if isinstance(value, list) else [value]
         return [coerce(v, args[0], key) for v in items]
+    if annotation is typing.Any:
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ElectraError(f"config value for {key} has the wrong type: {value!r} (expected a mapping)")
+        return {str(k): coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
     if annotation is bool:
         if isinstance(value, bool):
             return value

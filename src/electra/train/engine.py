@@ -145,6 +145,7 @@ class Trainer:
         self._skipped = torch.zeros((), device=device)  # over the whole run (this process)
         self._tokens = torch.zeros((), device=device)
         self._timer = time.perf_counter()
+        self._window_step = self.step
 
     @property
     def at_end(self) -> bool:
@@ -209,6 +210,8 @@ class Trainer:
         values = mean_over_ranks(self._sums, self._finite_steps, self.dist) if float(finite_steps) > 0 else {}
         tokens = float(D.all_reduce_mean(self._tokens, self.dist)) * self.dist.world_size
         values.update(lr=self.lr, tokens_per_s=round(tokens / max(elapsed, 1e-9), 1), epoch=self.epoch)
+        if self.step > self._window_step:  # wall seconds per optimiser step over the window
+            values["step_time_s"] = round(elapsed / (self.step - self._window_step), 6)
         skipped = float(self._skipped)
         if skipped:
             values["skipped_steps"] = skipped
@@ -216,6 +219,7 @@ class Trainer:
         self._finite_steps.zero_()
         self._tokens.zero_()
         self._timer = time.perf_counter()
+        self._window_step = self.step
         self.last.update(values)
         return values
 

@@ -1,0 +1,1 @@
+"""Experiments over the recipes: pretraining variants compared downstream at equal compute."""
