@@ -170,3 +170,26 @@ def test_no_token_types_exports_a_zero_table(tmp_path):
 def test_missing_checkpoint_is_an_error(tmp_path):
     with pytest.raises(ElectraError, match="not found"):
         export_hf(tmp_path / "nothing", tmp_path / "hf")
+
+
+@pytest.mark.parametrize("sharing", ["separate", "gdes"])
+def test_export_of_untied_embeddings_gives_the_same_logits(tmp_path, tokenizer, sharing):
+    """Separate and gradient-disentangled (GDES) embeddings export as ordinary ELECTRA directories: GDES's
+    discriminator with its tables merged (generator's + residual), trained so the residuals are not zero."""
+    cfg = small_config(16, 32, embedding_sharing=sharing)
+    _, model = write_checkpoint(tmp_path / "run", cfg, tokenizer, trained=True)
+    if sharing == "gdes":
+        assert model.discriminator.encoder.embeddings.word_embeddings.weight.abs().sum() > 0
+    out = export_hf(tmp_path / "run", tmp_path / "hf")
+    disc = _hf_load(ElectraForPreTraining, out["discriminator"])
+    gen = _hf_load(ElectraForMaskedLM, out["generator"])
+    ids, mask, types = random_batch(tokenizer.get_vocab_size())
+    with torch.no_grad():
+        _max_diff(model.discriminator(ids, mask.bool(), types), disc(ids, mask, types).logits, mask)
+        _max_diff(model.generator(ids, mask.bool(), types), gen(ids, mask, types).logits, mask)
+
+
+def test_replace_mlm_pair_is_not_exported(tmp_path, tokenizer):
+    write_checkpoint(tmp_path / "run", small_config(16, 32, kind="replace-mlm"), tokenizer)
+    with pytest.raises(ElectraError, match="ReplaceMLMPair"):
+        export_hf(tmp_path / "run", tmp_path / "hf")
