@@ -174,8 +174,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ft.add_argument("--data", help="catalogue dataset: movie-reviews, conll2003 (see --list-data)")
     ft.add_argument("--list-data", action="store_true", help="list the catalogue datasets and exit")
     ft.add_argument("--train", help="training file (or Hugging Face dataset directory)")
-    ft.add_argument("--dev", help="dev file: evaluated every epoch, selects the best checkpoint")
-    ft.add_argument("--test", help="test file: evaluated once with the best checkpoint")
+    ft.add_argument("--dev", help="dev file: evaluated every epoch (with --select best, picks the epoch kept)")
+    ft.add_argument("--test", help="test file: evaluated once, with the model kept")
     ft.add_argument("-o", "--output-dir", help="run directory (default runs/finetune)")
     ft.add_argument("--overwrite", action="store_true", help="replace checkpoints already in the run directory")
     ft.add_argument("--random-init", action="store_true",
@@ -202,6 +202,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     h.add_argument("--max-answer-length", type=int, help="QA: longest answer in tokens (default 30)")
     h.add_argument("--null-threshold", type=float,
                    help="SQuAD 2.0: answer '' when the no-answer logit exceeds this (default 0)")  # fmt: skip
+    h.add_argument("--qa-head", choices=["bert", "official"],
+                   help="QA: bert (independent start / end logits; default) or official (the official "
+                        "ELECTRA head: the end conditioned on the start, beam 20, answerability always)")  # fmt: skip
     h.add_argument("--skip-nonfinite-steps", type=int,
                    help="skip up to N steps whose loss is not finite instead of stopping (default 0)")  # fmt: skip
     h.add_argument("--metric", help="headline dev metric, which --select best selects by (default accuracy / "

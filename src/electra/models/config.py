@@ -123,13 +123,16 @@ HEAD_KINDS = ("sequence", "token", "span")
 class TaskModelConfig:
     """An encoder with a task head: ``sequence`` (one vector of ``num_labels`` logits from [CLS]), ``token``
     (``num_labels`` logits per token) or ``span`` (start / end logits, with an answerability classifier when
-    ``answerability``). ``classifier_dropout`` None: the encoder's dropout."""
+    ``answerability``; ``joint_span``: the end conditioned on the start, as the official ELECTRA code's
+    ``joint_prediction``). ``classifier_dropout`` None: the encoder's dropout."""
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: str = "sequence"
     num_labels: int = 1
     answerability: bool = False
     classifier_dropout: float | None = None
+    joint_span: bool = False  # span head: end logits conditioned on the start (the official ELECTRA QA head)
+    span_beam: int = 20  # with joint_span: the starts (and, per start, the ends) kept at inference
 
     def __post_init__(self) -> None:
         if self.head not in HEAD_KINDS:

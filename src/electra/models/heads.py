@@ -49,24 +49,55 @@ class TokenHead(nn.Module):
 
 class SpanHead(nn.Module):
     """Start / end logits ``[B, L]`` (masked outside ``span_mask``: [CLS] and the context); with
-    ``answerability`` also ``answerable_logit`` ``[B]`` (> 0: "this window holds no answer")."""
+    ``answerability`` also ``answerable_logit`` ``[B]`` (> 0: "this window holds no answer").
 
-    def __init__(self, hidden_size: int, answerability: bool, answerable_hidden: int = 512):
+    ``joint``: the official ELECTRA QA head (``joint_prediction``): the end logits come from
+    ``dense(1)(GELU(dense(512)([h_start; h_end])))``, conditioned on the start. Training gives it the gold
+    ``start_positions``; at inference it keeps the ``beam`` most likely starts and, for each, the ``beam``
+    most likely ends: ``start_top_log_probs`` / ``start_top_index`` ``[B, k]``, ``end_top_log_probs`` /
+    ``end_top_index`` ``[B, k, k]`` (a span scores the sum of its two log-probabilities).
+    """
+
+    def __init__(self, hidden_size: int, answerability: bool, answerable_hidden: int = 512, joint: bool = False,
+                 beam: int = 20, end_hidden: int = 512):  # fmt: skip
         super().__init__()
-        self.span = nn.Linear(hidden_size, 2)
+        self.joint, self.beam = joint, beam
+        self.span = nn.Linear(hidden_size, 1 if joint else 2)
+        if joint:
+            self.end_dense = nn.Linear(2 * hidden_size, end_hidden)
+            self.end_out = nn.Linear(end_hidden, 1)
         self.answerability = answerability
         if answerability:
             self.answerable_dense = nn.Linear(2 * hidden_size, answerable_hidden)
             self.answerable_out = nn.Linear(answerable_hidden, 1)
 
-    def forward(self, hidden: torch.Tensor, span_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def _end_given_start(self, hidden: torch.Tensor, start_index: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """End logits [B, L] for the start at ``start_index`` [B] of each row."""
+        start_vec = hidden.gather(1, start_index[:, None, None].expand(-1, 1, hidden.shape[-1]))
+        feats = torch.cat([start_vec.expand_as(hidden), hidden], dim=-1)
+        end = self.end_out(F.gelu(self.end_dense(feats))).squeeze(-1).float()
+        return end.masked_fill(~keep, NEG_INF)
+
+    def _beam(self, hidden: torch.Tensor, start: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tensor]:
+        k = min(self.beam, start.shape[1])
+        start_lp, start_i = start.log_softmax(-1).topk(k, dim=-1)
+        ends = [self._end_given_start(hidden, start_i[:, j], keep).log_softmax(-1).topk(k, dim=-1) for j in range(k)]
+        return {"start_top_log_probs": start_lp, "start_top_index": start_i,
+                "end_top_log_probs": torch.stack([e.values for e in ends], 1),
+                "end_top_index": torch.stack([e.indices for e in ends], 1)}  # fmt: skip
+
+    def forward(self, hidden: torch.Tensor, span_mask: torch.Tensor | None = None,
+                start_positions: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
         logits = self.span(hidden).float()
-        start, end = logits[..., 0], logits[..., 1]
-        if span_mask is not None:
-            keep = span_mask.bool()
-            start = start.masked_fill(~keep, NEG_INF)
-            end = end.masked_fill(~keep, NEG_INF)
-        out = {"start_logits": start, "end_logits": end}
+        keep = span_mask.bool() if span_mask is not None else torch.ones_like(logits[..., 0], dtype=torch.bool)
+        start = logits[..., 0].masked_fill(~keep, NEG_INF)
+        out = {"start_logits": start}
+        if not self.joint:
+            out["end_logits"] = logits[..., 1].masked_fill(~keep, NEG_INF)
+        elif start_positions is not None:  # training: the end given the gold start
+            out["end_logits"] = self._end_given_start(hidden, start_positions, keep)
+        else:
+            out.update(self._beam(hidden, start, keep))
         if self.answerability:
             start_p = start.softmax(-1).to(hidden.dtype)
             start_vec = torch.einsum("bl,blh->bh", start_p, hidden)
@@ -80,7 +111,7 @@ def build_head(config: TaskModelConfig) -> nn.Module:
     hidden = config.encoder.hidden_size
     dropout = config.encoder.dropout if config.classifier_dropout is None else config.classifier_dropout
     if config.head == "span":
-        return SpanHead(hidden, config.answerability)
+        return SpanHead(hidden, config.answerability, joint=config.joint_span, beam=config.span_beam)
     head_cls = SequenceHead if config.head == "sequence" else TokenHead
     return head_cls(hidden, config.num_labels, dropout)
 
@@ -108,8 +139,12 @@ class TaskModel(PretrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         span_mask: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """The head's outputs for token ids [B, L]; ``span_mask`` limits a span head's positions (default:
-        the attention mask)."""
+        the attention mask); ``start_positions`` [B] (training a joint span head) are the gold starts."""
         hidden = self.encoder(input_ids, attention_mask, token_type_ids)
-        return self.head(hidden, span_mask if span_mask is not None else attention_mask)
+        mask = span_mask if span_mask is not None else attention_mask
+        if start_positions is not None and isinstance(self.head, SpanHead):
+            return self.head(hidden, mask, start_positions)
+        return self.head(hidden, mask)

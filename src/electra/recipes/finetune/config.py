@@ -14,6 +14,7 @@ from electra.core.runtime import PRECISIONS
 from electra.recipes.finetune.spec import TaskSpec
 
 SELECTIONS = ("final", "best")
+QA_HEADS = ("bert", "official")
 # The official fine-tuning code's epochs: 3, but 10 for the small GLUE tasks RTE and STS-B and 2 for QA.
 SMALL_TASKS = ("rte", "sts", "sts-b", "stsb")
 
@@ -60,6 +61,7 @@ class FinetuneConfig:
     max_query_length: int = 64
     max_answer_length: int = 30
     null_threshold: float = 0.0
+    qa_head: str = "bert"  # "bert": independent start / end logits; "official": the official ELECTRA QA head
     seeds: list[int] = field(default_factory=lambda: [1])
     metric: str | None = None  # headline (and with select "best", selection) metric; None: accuracy / pearson / f1
     select: str = "final"  # "final": the model after the last epoch (the paper's protocol); "best": best dev epoch
@@ -82,6 +84,7 @@ class FinetuneConfig:
         checks = [
             ("epochs", self.epochs is None or self.epochs > 0),
             ("select", self.select in SELECTIONS),
+            ("qa_head", self.qa_head in QA_HEADS),
             ("batch_size", self.batch_size > 0),
             ("grad_accum", self.grad_accum > 0 and self.batch_size % self.grad_accum == 0),
             ("eval_batch_size", self.eval_batch_size > 0),
@@ -101,7 +104,8 @@ class FinetuneConfig:
             ("log_every", self.log_every > 0),
             ("max_train_examples", self.max_train_examples is None or self.max_train_examples > 0),
         ]
-        hints = {"grad_accum": f" (must divide batch_size = {self.batch_size})", "select": " (expected final or best)"}
+        hints = {"grad_accum": f" (must divide batch_size = {self.batch_size})", "select": " (expected final or best)",
+                 "qa_head": " (expected bert or official)"}
         check_ranges(self, checks, hints, what="fine-tuning setting")
         if len(set(self.seeds)) != len(self.seeds):
             raise ElectraError(f"seeds repeat: {self.seeds}")

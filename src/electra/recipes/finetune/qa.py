@@ -49,24 +49,63 @@ def best_span(
     return best
 
 
+def best_joint_span(
+    start_top_log_probs: Sequence[float],
+    start_top_index: Sequence[int],
+    end_top_log_probs: Sequence[Sequence[float]],
+    end_top_index: Sequence[Sequence[int]],
+    offsets: Sequence,
+    max_answer_length: int = 30,
+    accept: Callable[[int, int], bool] | None = None,
+) -> tuple[float, int, int] | None:
+    """Highest ``log p(start) + log p(end | start)`` span among a joint span head's beam (as the official
+    ELECTRA scorer does), with :func:`best_span`'s rules; ``(score, start, end)`` or None."""
+    best: tuple[float, int, int] | None = None
+    for i, s in enumerate(int(x) for x in start_top_index):
+        if s >= len(offsets) or offsets[s] is None:
+            continue
+        for j, e in enumerate(int(x) for x in end_top_index[i]):
+            if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > max_answer_length:
+                continue
+            score = float(start_top_log_probs[i] + end_top_log_probs[i][j])
+            if (best is None or score > best[0]) and (accept is None or accept(s, e)):
+                best = (score, s, e)
+    return best
+
+
+def span_finder(outputs: dict[str, Sequence], max_answer_length: int) -> Callable[..., tuple[float, int, int] | None]:
+    """``find(row, offsets, accept)``: the best span of a feature row, from a span head's outputs (a joint
+    head's beam when present, else independent start / end logits)."""
+    if "start_top_index" in outputs:
+        keys = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index")
+        return lambda row, offsets, accept: best_joint_span(*(outputs[k][row] for k in keys), offsets,
+                                                            max_answer_length, accept)  # fmt: skip
+    return lambda row, offsets, accept: best_span(outputs["start_logits"][row], outputs["end_logits"][row], offsets,
+                                                  max_answer_length, accept=accept)  # fmt: skip
+
+
 def postprocess_qa(
     examples: Sequence[QAExample],
     features: Features,
-    start_logits: Sequence[Sequence[float]],
-    end_logits: Sequence[Sequence[float]],
+    start_logits: Sequence[Sequence[float]] | dict[str, Sequence],
+    end_logits: Sequence[Sequence[float]] | None = None,
     answerable_logits: Sequence[float] | None = None,
     max_answer_length: int = 30,
     null_threshold: float = 0.0,
 ) -> list[QAPrediction]:
     """One :class:`QAPrediction` per example, in order.
 
-    The answer is the best span over all the question's windows, each span scored only in the window
-    where it has the most surrounding context (:func:`~electra.finetune.features.best_window`); its
-    text is cut from the context by the tokens' character offsets. With ``answerable_logits``
-    (SQuAD 2.0: > 0 means "no answer in this window") the question's null logit is the minimum over
-    its windows, and the answer is "" when it exceeds ``null_threshold`` (or when no window offers a
-    span).
+    ``start_logits`` may instead be the span head's whole output dict (then ``end_logits`` is unused): a
+    joint head's beam is scored as the official code does. The answer is the best span over all the
+    question's windows, each span scored only in the window where it has the most surrounding context
+    (:func:`~electra.finetune.features.best_window`); its text is cut from the context by the tokens'
+    character offsets. With ``answerable_logits`` (SQuAD 2.0: > 0 means "no answer in this window") the
+    question's null logit is the minimum over its windows, and the answer is "" when it exceeds
+    ``null_threshold`` (or when no window offers a span).
     """
+    outputs = start_logits if isinstance(start_logits, dict) else {"start_logits": start_logits,
+                                                                   "end_logits": end_logits}  # fmt: skip
+    find = span_finder(outputs, max_answer_length)
     by_example: dict[int, list[int]] = {}
     for row, ex in enumerate(features.example_index):
         by_example.setdefault(ex, []).append(row)
@@ -83,9 +122,7 @@ def postprocess_qa(
             def accept(s: int, e: int, k: int = k, shift: int = first_ctx, windows: list = windows) -> bool:
                 return best_window(windows, s + shift, e + shift) == k
 
-            cand = best_span(
-                start_logits[row], end_logits[row], extra["offsets"], max_answer_length, accept=accept
-            )
+            cand = find(row, extra["offsets"], accept)
             if cand is not None and (best is None or cand[0] > best[0]):
                 best = (cand[0], row, cand[1], cand[2])
             if answerable_logits is not None:

@@ -37,6 +37,7 @@ from electra.recipes.finetune.config import FinetuneConfig, default_epochs
 from electra.recipes.finetune.inference import model_inputs, predict_records
 from electra.recipes.finetune.loading import BaseEncoder, load_base_encoder
 from electra.recipes.finetune.recipe import build_optimizer, default_layer_decay, default_lr
+from electra.recipes.finetune.spec import QA
 from electra.recipes.finetune.splits import encode_split, load_split, resolve_files
 from electra.recipes.finetune.tasks import TASK_CLASSES, Task, TaskData, require_metric_packages, task_for
 from electra.train import distributed as D
@@ -109,7 +110,8 @@ def settings_for(cfg: FinetuneConfig, base: BaseEncoder, task: Task) -> dict[str
     if max_length < 8:
         raise ElectraError(f"max_length {max_length} is too short (at least 8)")
     return {"max_length": max_length, "doc_stride": cfg.doc_stride, "max_query_length": cfg.max_query_length,
-            "max_answer_length": cfg.max_answer_length, "null_threshold": cfg.null_threshold}  # fmt: skip
+            "max_answer_length": cfg.max_answer_length, "null_threshold": cfg.null_threshold,
+            **({"qa_head": cfg.qa_head} if task.name == QA else {})}  # fmt: skip
 
 
 def prepare_output(directory: Path, overwrite: bool) -> None:
@@ -129,7 +131,7 @@ def prepare_output(directory: Path, overwrite: bool) -> None:
 
 def build_task_model(run: Run) -> TaskModel:
     """The fine-tuning model: the base encoder's weights (unless ``random_init``) plus a fresh head."""
-    model = TaskModel(run.task.model_config(run.base.config, run.labels, run.cfg.dropout))
+    model = TaskModel(run.task.model_config(run.base.config, run.labels, run.cfg.dropout, run.settings))
     if not run.cfg.random_init:
         if run.base.state is None:
             raise ElectraError(f"{run.base.path}: no encoder weights loaded (was it loaded with random_init?)")
@@ -180,8 +182,11 @@ def _trainer(run: Run, model: TaskModel, hooks: list) -> Trainer:
     per_epoch = math.ceil(len(run.splits["train"].features) / cfg.batch_size)
     total = max(1, math.ceil(run.epochs * per_epoch))
     peak, warmup = cfg.lr or default_lr(encoder), int(cfg.warmup_fraction * total)
-    return Trainer(model=model, parallel=parallel, optimizer=optimizer, device=run.device,
-                   forward=lambda module, b: {"loss": task.loss(module(**model_inputs(b)), b)},
+
+    def forward(module: torch.nn.Module, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"loss": task.loss(module(**model_inputs(b), **task.teacher_inputs(b)), b)}
+
+    return Trainer(model=model, parallel=parallel, optimizer=optimizer, device=run.device, forward=forward,
                    schedule=lambda s: recipe_lr(s, peak, warmup, total), total_steps=total, precision=cfg.precision,
                    grad_accum=cfg.grad_accum, clip_norm=cfg.clip_norm, dist=run.dist, hooks=hooks,
                    batches_per_epoch=per_epoch, max_skipped=cfg.skip_nonfinite_steps,

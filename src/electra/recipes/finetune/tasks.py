@@ -100,13 +100,18 @@ class Task:
     # model -----------------------------------------------------------------------------------------
 
     def model_config(
-        self, encoder: EncoderConfig, labels: Sequence[str], dropout: float | None = None
+        self, encoder: EncoderConfig, labels: Sequence[str], dropout: float | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> TaskModelConfig:
         """The :class:`~electra.models.TaskModel` for this task on ``encoder`` (``dropout`` overrides the
-        encoder's and the head's)."""
+        encoder's and the head's; ``settings`` are the run's, see ``settings_for``)."""
         if dropout is not None:
             encoder = replace(encoder, dropout=dropout, attention_dropout=dropout)
         return TaskModelConfig(encoder, self.head, max(1, len(labels)), self.spec.squad_version == "2")
+
+    def teacher_inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Targets the model itself takes in training (a joint span head's gold starts); none by default."""
+        return {}
 
     def encode(self, examples: Sequence[Any], tokenizer: Tokenizer, special: feat.SpecialIds,
                labels: Sequence[str], settings: dict[str, Any]) -> feat.Features:  # fmt: skip
@@ -326,6 +331,18 @@ class QuestionAnswering(Task):
     def read(self, source: str, require_labels: bool, default_split: str | None) -> readers.ReadResult:
         return readers.read_squad(source, self.spec, require_labels)
 
+    def model_config(self, encoder: EncoderConfig, labels: Sequence[str], dropout: float | None = None,
+                     settings: dict[str, Any] | None = None) -> TaskModelConfig:  # fmt: skip
+        """A span head; ``settings["qa_head"] == "official"``: the official ELECTRA head (the end conditioned
+        on the start, answerability for every QA task), else BERT's (answerability for SQuAD 2.0)."""
+        config = super().model_config(encoder, labels, dropout, settings)
+        if (settings or {}).get("qa_head") == "official":
+            config = replace(config, joint_span=True, answerability=True)
+        return config
+
+    def teacher_inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"start_positions": batch["start_positions"]}
+
     def encode(self, examples, tokenizer, special, labels, settings) -> feat.Features:
         return feat.encode_qa_examples(examples, tokenizer, special, settings["max_length"], settings["doc_stride"],
                                        settings["max_query_length"])  # fmt: skip
@@ -338,8 +355,10 @@ class QuestionAnswering(Task):
         return loss
 
     def records(self, outputs, data, labels, settings) -> list[dict]:
-        preds = postprocess_qa(data.examples, data.features, outputs["start_logits"], outputs["end_logits"],
-                               outputs.get("answerable_logit"), settings["max_answer_length"],
+        # the official head judges answerability for SQuAD 1.1 too (it trains on windows without the answer),
+        # but SQuAD 1.1 questions always have one: only 2.0 may answer "no answer"
+        null = outputs.get("answerable_logit") if self.spec.squad_version == "2" else None
+        preds = postprocess_qa(data.examples, data.features, outputs, None, null, settings["max_answer_length"],
                                settings["null_threshold"])  # fmt: skip
         return [{"prediction": p.text, "score": p.score, "char_start": p.char_start, "null_logit": p.null_logit}
                 for p in preds]  # fmt: skip
