@@ -3,7 +3,8 @@
 As in the official ELECTRA code: sequence classification / regression is dropout + a linear layer on the
 [CLS] vector (no extra dense + tanh/GELU layer, unlike Hugging Face's ``ElectraClassificationHead``);
 token classification is dropout + linear per token; span extraction is a linear layer giving start and
-end logits, plus for SQuAD 2.0 an answerability classifier on the [CLS] vector and the start-probability
+end logits (BERT's), or with ``joint_span`` end logits conditioned on the start (the official
+``joint_prediction``), plus an answerability classifier on the [CLS] vector and the start-probability
 weighted context vector (dense 512 + GELU + dense 1, the official ``answerable_uses_start_logits``).
 """
 
