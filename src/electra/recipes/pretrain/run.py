@@ -42,7 +42,7 @@ from electra.train.optim import build_adamw, load_state, param_groups, recipe_lr
 from electra.train.parallel import parallelize
 
 # The metrics drawn in loss_curves.png and printed after a held-out evaluation.
-HEADLINE = ("loss", "mlm_loss", "disc_loss", "gen_acc", "disc_acc")
+HEADLINE = ("loss", "mlm_loss", "disc_loss", "main_loss", "gen_acc", "disc_acc", "main_acc")
 
 # Settings that must not change when a run is resumed (they change the model or the data order).
 LOCKED_KEYS = (
