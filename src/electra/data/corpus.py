@@ -265,10 +265,11 @@ def split_sentences(document: str) -> list[str]:
 
 
 def resolve_corpus(entries: Iterable[str]) -> list[Path]:
-    """The text files of corpus entries: catalogue names (e.g. ``wiki-en``) become their cached files
-    (fetched once), everything else a file or directory path (no entries, no files)."""
+    """The text files of corpus entries: catalogue names (e.g. ``wiki-en``, or a mix such as ``en-mix``)
+    become their cached files (fetched once, a mix's components in order), everything else a file or
+    directory path (no entries, no files)."""
     entries = list(entries)
     if not entries:
         return []
-    paths = [catalogue.fetch(e) if e in catalogue.CATALOGUE else Path(e) for e in entries]
+    paths = [p for e in entries for p in (catalogue.resolve(e) if catalogue.is_known(e) else [Path(e)])]
     return find_input_files(paths)

@@ -21,7 +21,7 @@ from typing import Any
 
 from electra.core.atomic import atomic_directory
 from electra.core.errors import ElectraError
-from electra.data.catalogue import cache_dir, check_sha256, download_members
+from electra.data.packages import cache_dir, check_sha256, download_members
 
 SPLITS = ("train", "dev", "test")
 
