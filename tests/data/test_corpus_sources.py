@@ -75,6 +75,66 @@ def test_gcide_documents_group_consecutive_entries():
     assert docs == [" ".join(GCIDE_ENTRIES)]  # 50 words: one document
 
 
+# --------------------------------------------------------------------------------------------- FOLDOC
+
+FOLDOC = (
+    "00-database-info\n   This file was converted from the original database on:\n   2023-01-19\n\n"
+    "abstract data type\nADT\n\n   <programming> (ADT) A kind of {data abstraction} where a\n"
+    "   type's internal form is hidden behind a set of {access\n   functions}.\n\n"
+    "   {Reynolds paper\n   (http://cis.upenn.edu/~gunter/taoop94.html)}.\n\n   (2003-07-03)\n\n"
+    "abstract interpretation\n\n   <theory> A partial execution of a program (see"
+    " https://example.org/x).\n\n   (1994-11-08)\n"
+)
+
+
+def test_foldoc_entries_drop_tags_dates_urls_and_braces():
+    assert list(tr.foldoc_entries(FOLDOC)) == [
+        "abstract data type: (ADT) A kind of data abstraction where a type's internal form is hidden behind a set "
+        "of access functions. Reynolds paper.",
+        "abstract interpretation: A partial execution of a program (see).",
+    ]
+    assert list(tr.foldoc_documents(gzip.compress(FOLDOC.encode()))) == [" ".join(tr.foldoc_entries(FOLDOC))]
+
+
+# ------------------------------------------------------------------------------------------------ POD
+
+POD = """=head1 NAME
+
+perlintro - a brief introduction
+
+=head2 Running Perl programs
+
+You are I<strongly> advised to read L<perltoc>, L<https://www.perl.org> and L<the manual|perlfunc/open>;
+use C<< $a <=> $b >> or C<perldoc>, E<lt>fileE<gt>.X<index entry>
+
+    #!/usr/bin/perl
+    print "code";
+
+=over 4
+
+=item B<-w>
+
+Warnings.
+
+=back
+
+=begin html
+
+<p>not text</p>
+
+=end html
+
+=cut
+"""
+
+
+def test_pod_keeps_prose_and_headings_and_drops_code_and_blocks():
+    assert tr.pod_to_text(POD) == (
+        "NAME. perlintro - a brief introduction Running Perl programs. You are strongly advised to read perltoc, "
+        "https://www.perl.org and the manual; use $a <=> $b or perldoc, <file>. -w. Warnings."
+    )
+
+
 # -------------------------------------------------------------------------------------------- WordNet
 
 WORDNET_NOUN = (
@@ -471,7 +531,7 @@ def test_a_mix_resolves_to_its_components_files_in_order(monkeypatch):
     monkeypatch.setattr(subprocess, "run", no_download)
     monkeypatch.setattr(subprocess, "Popen", no_download)
     components = MIXES["en-mix"].components
-    assert components[0] == "wiki-en" and len(components) == 7
+    assert components[0] == "wiki-en" and len(components) == 9
     for i, name in enumerate(components + MIXES["fr-mix"].components):
         cached_path(name).parent.mkdir(parents=True, exist_ok=True)
         cached_path(name).write_text(f"document {i} of {name}\n", encoding="utf-8")
@@ -485,8 +545,8 @@ def test_a_mix_resolves_to_its_components_files_in_order(monkeypatch):
 
 def test_describe_lists_mixes_and_debian_packages():
     lines = {line.split()[0]: line for line in describe()}
-    assert "mix of wiki-en, gcide, wordnet, python-docs, linux-docs, debian-handbook, bible-web; 0 of 7 cached" in (
-        lines["en-mix"])
+    assert ("mix of wiki-en, gcide, wordnet, foldoc, python-docs, perl-docs, linux-docs, debian-handbook, bible-web; "
+            "0 of 9 cached") in lines["en-mix"]
     assert "mix of wiki-fr, littre, bible-lsg" in lines["fr-mix"]
     assert "Debian linux-doc-6.1 6.1.176-1" in lines["linux-docs"]
     assert "Debian wordnet-base 1:3.0-37" in lines["wordnet"]
@@ -496,5 +556,5 @@ def test_describe_lists_mixes_and_debian_packages():
 def test_a_mix_is_not_a_single_corpus():
     with pytest.raises(ElectraError, match="'en-mix' is a mix of wiki-en, gcide"):
         fetch("en-mix")
-    with pytest.raises(ElectraError, match="unknown dataset 'en-mixx'; available: .*en-mix, fr-mix"):
+    with pytest.raises(ElectraError, match="unknown dataset 'en-mixx'; available: .*en-mix, foldoc, fr-mix"):
         resolve("en-mixx")

@@ -257,6 +257,25 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             convert=_per_file(readers.html_page_to_text),
         ),
         CatalogueEntry(
+            name="foldoc",
+            description="FOLDOC, the Free On-line Dictionary of Computing: 12,231 entries in 2,262 documents of "
+            "250+ words, 738K words",
+            source=Source("debian", "dict-foldoc", "20230119-1"),
+            members=("usr/share/dictd/foldoc.dict.dz",),
+            sha256="f3476f455be35c3301a4dfe5406d74854d0b992bc49f4cd1737f779c99e0178f",
+            licence="GFDL-1.1+",
+            convert=_only(readers.foldoc_documents),
+        ),
+        CatalogueEntry(
+            name="perl-docs",
+            description="the Perl 5.36 documentation (POD, no code blocks): 206 pages, 999K words",
+            source=Source("debian", "perl-doc", "5.36.0-7+deb12u3"),
+            members=("usr/share/perl/5.36.0/pod/*.pod",),
+            sha256="1f81fc66d9d552bc762968519f171138ff6c2151faa9428ab1d8e4adbd5de029",
+            licence="GPL-1.0+ or Artistic",
+            convert=_per_file(readers.pod_to_text),
+        ),
+        CatalogueEntry(
             name="bible-web",
             description="the World English Bible: 1,189 chapters, 765K words",
             source=_BIBLE,
@@ -292,9 +311,10 @@ MIXES: dict[str, CatalogueMix] = {
     for mix in [
         CatalogueMix(
             name="en-mix",
-            description="English: Wikipedia, two dictionaries, the Python and Linux documentation, "
-            "the Debian handbook, the Bible; 34,754 documents, 11.1M words",
-            components=("wiki-en", "gcide", "wordnet", "python-docs", "linux-docs", "debian-handbook", "bible-web"),
+            description="English: Wikipedia, three dictionaries, the Python, Perl and Linux documentation, "
+            "the Debian handbook, the Bible; 37,222 documents, 12.8M words",
+            components=("wiki-en", "gcide", "wordnet", "foldoc", "python-docs", "perl-docs", "linux-docs",
+                        "debian-handbook", "bible-web"),
         ),
         CatalogueMix(
             name="fr-mix",

@@ -2,13 +2,14 @@
 
 Each reader takes the bytes (or text) of a source file and yields documents, each on one line, which
 :func:`electra.data.catalogue.fetch` writes separated by blank lines. The sources are dictionaries
-(GCIDE, WordNet, Littré), reStructuredText (the Python and Linux documentation), DocBook HTML (the Debian
-Administrator's Handbook) and Bible verses.
+(GCIDE, WordNet, FOLDOC, Littré), reStructuredText (the Python and Linux documentation), POD (Perl's
+documentation), DocBook HTML (the Debian Administrator's Handbook) and Bible verses.
 
-Dictionary entries and WordNet glosses are short (a few to a few dozen words), so consecutive entries are
-grouped into documents of about :data:`MIN_DOCUMENT_WORDS` words (:func:`group_entries`): the packer
-(:mod:`electra.data.prepare`) never puts two documents into one example, so a corpus of ten-word documents
-would give ten-word examples padded to the sequence length, wasting most of every batch.
+Dictionary entries (GCIDE, FOLDOC, Littré) and WordNet glosses are short (a few to a few dozen words), so
+consecutive entries are grouped into documents of about :data:`MIN_DOCUMENT_WORDS` words
+(:func:`group_entries`): the packer (:mod:`electra.data.prepare`) never puts two documents into one
+example, so a corpus of ten-word documents would give ten-word examples padded to the sequence length,
+wasting most of every batch.
 """
 
 from __future__ import annotations
@@ -161,6 +162,110 @@ def gcide_documents(dict_dz: bytes) -> Iterator[str]:
     The file is ASCII but for a handful of Windows-1252 bytes, decoded as such."""
     text = gzip.decompress(dict_dz).decode("cp1252", errors="replace")
     return group_entries(gcide_entries(text))
+
+
+# --------------------------------------------------------------------------------------------- FOLDOC
+
+_FOLDOC_DATE = re.compile(r"^\(\d{4}-\d{2}-\d{2}\)$")  # each entry's last-edited date
+_FOLDOC_CATEGORY = re.compile(r"^<[^<>]+>\s*")  # "<programming>" opening a definition
+_FOLDOC_LINK = re.compile(r"\{([^{}]*)\}")  # cross-references {stack}, links {label (url)}
+_URL = re.compile(r"\(\s*(?:https?|ftp)://[^\s)]*\s*\)|\b(?:https?|ftp)://[^\s)]+")  # "(http://...)" or bare
+
+
+def foldoc_entry_to_text(headwords: list[str], body: list[str]) -> str:
+    """One FOLDOC entry -> ``"headword: definition"``: category tags, dates, URLs and the braces of
+    cross-references dropped (their words kept)."""
+    lines = [ln.strip() for ln in body if not _FOLDOC_DATE.match(ln.strip())]
+    text = _FOLDOC_CATEGORY.sub("", one_line(" ".join(lines)))
+    text = _URL.sub("", _FOLDOC_LINK.sub(lambda m: m.group(1), text))
+    text = one_line(_URL.sub("", text)).replace(" .", ".").replace(" ,", ",").replace(" )", ")")
+    return f"{headwords[0]}: {text}" if text else ""
+
+
+def foldoc_entries(text: str) -> Iterator[str]:
+    """The entries of a dictd ``foldoc.dict`` text: headword lines at column 0 (a synonym may follow the
+    headword), the definition indented; the ``00-database-*`` header entries are skipped."""
+    headwords: list[str] = []
+    body: list[str] = []
+    for line in text.splitlines():
+        if line[:1].strip():  # column 0: a headword, starting a new entry once a body was read
+            if body:
+                if not headwords[0].startswith("00-database"):
+                    yield foldoc_entry_to_text(headwords, body)
+                headwords, body = [], []
+            headwords.append(line.strip())
+        elif line.strip() and headwords:
+            body.append(line)
+    if body and not headwords[0].startswith("00-database"):
+        yield foldoc_entry_to_text(headwords, body)
+
+
+def foldoc_documents(dict_dz: bytes) -> Iterator[str]:
+    """``foldoc.dict.dz`` (dictzip) -> documents of consecutive entries (:func:`group_entries`)."""
+    return group_entries(foldoc_entries(gzip.decompress(dict_dz).decode("utf-8", errors="replace")))
+
+
+# ------------------------------------------------------------------------------------------------ POD
+
+_POD_ESCAPES = {"lt": "<", "gt": ">", "verbar": "|", "sol": "/", "quot": '"', "amp": "&", "apos": "'"}
+_POD_SIMPLE = re.compile(r"([A-Z])<([^<>]*)>")
+_POD_LEFTOVER = re.compile(r"\b[BCEFILSXZ]<(?=\S)")
+
+
+def _pod_code(letter: str, inner: str) -> str:
+    if letter == "E":
+        if inner in _POD_ESCAPES:
+            return _POD_ESCAPES[inner]
+        number = inner.lower()
+        try:
+            return chr(int(number[1:], 16) if number.startswith("0x") else int(number, 0 if number[:1] == "0" else 10))
+        except (ValueError, OverflowError):
+            return html.unescape(f"&{inner};")
+    if letter in "XZ":  # index entries, null codes
+        return ""
+    if letter == "L":  # L<text|target>, L<target>, L<"section">, L<page/"section">
+        text = inner.split("|", 1)[0] if "|" in inner else inner
+        return text if "://" in text else text.replace('"', "").replace("/", " ").strip()
+    return inner
+
+
+def pod_inline(text: str) -> str:
+    """POD formatting codes (``B<>``, ``C<< >>``, ``L<text|target>``, ``E<gt>``, ...) -> their text."""
+    for n in (4, 3, 2):  # C<< ... >>: n angle brackets and white space around the content
+        text = re.sub(rf"([A-Z]){'<' * n}\s+(.+?)\s+{'>' * n}", lambda m: _pod_code(m.group(1), m.group(2)), text,
+                      flags=re.S)  # fmt: skip
+    while True:
+        replaced = _POD_SIMPLE.sub(lambda m: _pod_code(m.group(1), m.group(2)), text)
+        if replaced == text:  # what is left are codes around unbalanced brackets, C<print <<EOF;>: drop the code
+            return _POD_LEFTOVER.sub("", replaced)
+        text = replaced
+
+
+def pod_to_text(text: str) -> str:
+    """A POD file (Perl's documentation) -> one document: headings and ``=item`` labels as sentences,
+    ordinary paragraphs with their formatting codes resolved; verbatim (indented, code) paragraphs,
+    ``=begin`` ... ``=end`` and ``=for`` blocks and the other commands dropped."""
+    out: list[str] = []
+    skipping = False
+    for paragraph in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        if not paragraph.strip():
+            continue
+        if paragraph.startswith("="):
+            command, _, rest = paragraph[1:].partition(" ")
+            command = command.split("\n", 1)[0]
+            if command == "begin":
+                skipping = True
+            elif command == "end":
+                skipping = False
+            elif not skipping and (command.startswith("head") or command == "item") and rest.strip():
+                label = pod_inline(one_line(rest)).strip(" *")
+                if label and not label.isdigit():
+                    out.append(label if label[-1] in ".:?!" else label + ".")
+            continue
+        if skipping or paragraph[:1] in (" ", "\t"):
+            continue
+        out.append(pod_inline(one_line(paragraph)))
+    return one_line(" ".join(out))
 
 
 # -------------------------------------------------------------------------------------------- WordNet
