@@ -30,7 +30,6 @@ from electra.cli.main import main as cli_main
 from electra.core.runtime import derived_seed
 from electra.data.shards import PretrainBatches
 from electra.objectives import masked_lm as masked_lm_mod
-from electra.objectives import rtd as rtd_mod
 from electra.recipes.pretrain import run as pretrain_mod
 from electra.recipes.pretrain.build import build_model, build_objective
 from electra.recipes.pretrain.config import build_config
@@ -145,7 +144,7 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         rr = RowwiseRandomness()
-        masked_lm_mod.mask_tokens, rtd_mod.gumbel_sample = rr.mask_tokens, rr.gumbel_sample
+        masked_lm_mod.mask_tokens, masked_lm_mod.gumbel_sample = rr.mask_tokens, rr.gumbel_sample
         objective = build_micro_objective()
         ddp = nn.parallel.DistributedDataParallel(objective)
         grads = {}
@@ -199,7 +198,7 @@ def test_two_process_ddp_step_has_the_gradients_of_one_process(tmp_path, monkeyp
 
     rr = RowwiseRandomness()
     monkeypatch.setattr(masked_lm_mod, "mask_tokens", rr.mask_tokens)
-    monkeypatch.setattr(rtd_mod, "gumbel_sample", rr.gumbel_sample)
+    monkeypatch.setattr(masked_lm_mod, "gumbel_sample", rr.gumbel_sample)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
