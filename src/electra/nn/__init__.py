@@ -1,6 +1,6 @@
 """Transformer building blocks shared by every model in the package."""
 
-from electra.nn.attention import MultiHeadAttention, padding_to_attn_mask
+from electra.nn.attention import KVCache, MultiHeadAttention, causal_mask, padding_to_attn_mask
 from electra.nn.embeddings import Embeddings, GradientDisentangledEmbeddings
 from electra.nn.init import init_bert_weights
 from electra.nn.layers import FeedForward, TransformerLayer
@@ -9,8 +9,10 @@ __all__ = [
     "Embeddings",
     "GradientDisentangledEmbeddings",
     "FeedForward",
+    "KVCache",
     "MultiHeadAttention",
     "TransformerLayer",
+    "causal_mask",
     "init_bert_weights",
     "padding_to_attn_mask",
 ]

@@ -9,6 +9,7 @@ memory's keys and values (``kv``, fused) separately. Checkpoints written before 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -16,6 +17,44 @@ import torch.nn.functional as F
 from torch import nn
 
 LEGACY_PROJECTIONS = ("query", "key", "value")
+
+
+@functools.lru_cache(maxsize=64)
+def causal_mask(lq: int, lk: int, device: torch.device) -> torch.Tensor:
+    """The boolean ``[lq, lk]`` mask of causal attention when the ``lq`` queries are the last of ``lk``
+    positions (True = may attend). Built once per shape and device, then reused."""
+    return torch.ones(lq, lk, dtype=torch.bool, device=device).tril(lk - lq)
+
+
+class KVCache:
+    """A preallocated key/value buffer for step-by-step decoding: ``k`` and ``v`` of shape
+    ``[batch, heads, max_length, head_dim]`` that never change shape (so a decoding step can be captured
+    in a CUDA graph); :meth:`write` copies new keys / values in at ``position`` (a 0-d long tensor or an
+    int), and :meth:`mask` says which cached positions each query may attend."""
+
+    def __init__(self, batch: int, num_heads: int, max_length: int, head_dim: int, *,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):  # fmt: skip
+        shape = (batch, num_heads, max_length, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.max_length = max_length
+        self._slots = torch.arange(max_length, device=device)
+
+    def write(self, k: torch.Tensor, v: torch.Tensor, position: torch.Tensor | int) -> None:
+        """Store ``k``, ``v`` [batch, heads, n, head_dim] at positions ``position .. position + n - 1``."""
+        index = self._slots[: k.shape[2]] + position
+        self.k.index_copy_(2, index, k.to(self.k.dtype))
+        self.v.index_copy_(2, index, v.to(self.v.dtype))
+
+    def mask(self, n: int, position: torch.Tensor | int) -> torch.Tensor:
+        """``[n, max_length]``: query ``i`` (at ``position + i``) may attend the cached positions up to its
+        own (causal), never the slots not written yet."""
+        return self._slots[None, :] <= (self._slots[:n] + position)[:, None]
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep rows ``index`` [batch] (beam search: the beams that survive), in place."""
+        self.k.copy_(self.k.index_select(0, index))
+        self.v.copy_(self.v.index_select(0, index))
 
 
 def padding_to_attn_mask(key_padding_mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -121,31 +160,50 @@ class MultiHeadAttention(nn.Module):
         b, n, _ = x.shape
         return x.view(b, n, parts, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
 
+    def project_memory(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-attention's keys and values of ``context`` [B, Lk, Hkv], each [B, heads, Lk, head_dim]:
+        computed once per source sentence and passed to every decoding step as ``memory_kv``."""
+        if not self.cross:
+            raise ValueError("project_memory is for cross-attention")
+        return self._heads(self.kv(context), 2)
+
     def forward(
         self,
         x: torch.Tensor,
         context: torch.Tensor | None = None,
         attn_mask: torch.Tensor | None = None,
         causal: bool = False,
+        cache: KVCache | None = None,
+        position: torch.Tensor | int = 0,
+        memory_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Attend from ``x`` [B, Lq, H] to itself, or for cross-attention to ``context`` [B, Lk, Hkv].
 
         ``attn_mask`` is a boolean mask broadcastable to [B, heads, Lq, Lk] (True = may attend),
-        e.g. from :func:`padding_to_attn_mask`; ``causal`` adds the lower-triangular mask.
+        e.g. from :func:`padding_to_attn_mask`; ``causal`` adds the lower-triangular mask. Decoding step by
+        step: self-attention with a ``cache`` writes this step's keys / values at ``position`` and attends
+        causally over the whole (static-shape) cache, ``attn_mask`` then being over its slots;
+        cross-attention takes the precomputed ``memory_kv`` (:meth:`project_memory`) instead of ``context``.
         """
         if self.cross:
-            if context is None:
-                raise ValueError("cross-attention needs a `context` (the encoder's output)")
             (q,) = self._heads(self.query(x), 1)
-            k, v = self._heads(self.kv(context), 2)
+            if memory_kv is not None:
+                k, v = memory_kv
+            elif context is not None:
+                k, v = self._heads(self.kv(context), 2)
+            else:
+                raise ValueError("cross-attention needs a `context` (the encoder's output) or its `memory_kv`")
         else:
             if context is not None:
                 raise ValueError("self-attention takes no `context`; build the module with cross=True")
             q, k, v = self._heads(self.qkv(x), 3)
+            if cache is not None:
+                cache.write(k, v, position)
+                k, v = cache.k.to(q.dtype), cache.v.to(q.dtype)
+                steps = cache.mask(q.shape[-2], position)
+                attn_mask, causal = (steps if attn_mask is None else attn_mask & steps), False
         if causal and attn_mask is not None:
-            lq, lk = q.shape[-2], k.shape[-2]
-            tri = torch.ones(lq, lk, dtype=torch.bool, device=x.device).tril(lk - lq)
-            attn_mask, causal = attn_mask & tri, False
+            attn_mask, causal = attn_mask & causal_mask(q.shape[-2], k.shape[-2], x.device), False
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, is_causal=causal
         )

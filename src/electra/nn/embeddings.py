@@ -34,15 +34,28 @@ class Embeddings(nn.Module):
         """The word-embedding table [V, E] tokens are embedded with (a masked LM's tied output layer)."""
         return self.word_embeddings.weight
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Embed ``input_ids`` [B, L] (token types default to 0)."""
+    def positions(self, length: int, offset: torch.Tensor | int = 0) -> torch.Tensor:
+        """Position embeddings of positions ``offset .. offset + length - 1`` ([L, E]; [B, L, E] for a
+        per-row ``offset`` [B]). A tensor offset (step-by-step decoding, CUDA graphs) is not range-checked."""
+        table = self.position_embeddings.weight
+        if isinstance(offset, int):
+            if offset + length > table.shape[0]:
+                raise ValueError(f"positions up to {offset + length} exceed max_position_embeddings {table.shape[0]}")
+            return table[offset : offset + length]
+        index = torch.arange(length, device=table.device) + (offset[..., None] if offset.dim() else offset)
+        return table[index]
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                position_offset: torch.Tensor | int = 0) -> torch.Tensor:  # fmt: skip
+        """Embed ``input_ids`` [B, L] (token types default to 0) at positions from ``position_offset``
+        (an int, a 0-d tensor, or one per row [B]: decoding step by step)."""
         length = input_ids.shape[1]
-        if length > self.position_embeddings.num_embeddings:
+        if isinstance(position_offset, int) and length + position_offset > self.position_embeddings.num_embeddings:
             raise ValueError(
-                f"sequence length {length} exceeds max_position_embeddings "
+                f"sequence length {length + position_offset} exceeds max_position_embeddings "
                 f"{self.position_embeddings.num_embeddings}"
             )
-        x = self.word_embeddings(input_ids) + self.position_embeddings.weight[:length]
+        x = self.word_embeddings(input_ids) + self.positions(length, position_offset)
         if self.token_type_embeddings is not None:
             if token_type_ids is None:
                 x = x + self.token_type_embeddings.weight[0]
@@ -83,9 +96,10 @@ class GradientDisentangledEmbeddings(Embeddings):
     def word_table(self) -> torch.Tensor:
         return self.base[0].word_embeddings.weight.detach() + self.word_embeddings.weight
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                position_offset: int = 0) -> torch.Tensor:  # fmt: skip
         """Embed ``input_ids`` [B, L] with the effective tables (token types default to 0)."""
-        length = input_ids.shape[1]
+        length = input_ids.shape[1] + position_offset
         if length > self.position_embeddings.num_embeddings:
             raise ValueError(
                 f"sequence length {length} exceeds max_position_embeddings "
@@ -93,7 +107,7 @@ class GradientDisentangledEmbeddings(Embeddings):
             )
         w = self.effective_weights()
         x = nn.functional.embedding(input_ids, w["word_embeddings"], self.word_embeddings.padding_idx)
-        x = x + w["position_embeddings"][:length]
+        x = x + w["position_embeddings"][position_offset:length]
         if "token_type_embeddings" in w:
             types = w["token_type_embeddings"]
             x = x + (types[0] if token_type_ids is None else nn.functional.embedding(token_type_ids, types))

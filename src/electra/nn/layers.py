@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from electra.nn.attention import MultiHeadAttention
+from electra.nn.attention import KVCache, MultiHeadAttention
 
 
 class FeedForward(nn.Module):
@@ -69,13 +69,22 @@ class TransformerLayer(nn.Module):
         causal: bool = False,
         memory: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        position: torch.Tensor | int = 0,
+        memory_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Run the layer on ``x`` [B, L, H]; ``memory`` is the encoder output for cross-attention."""
-        x = self._residual(x, self.attention_norm, lambda h: self.attention(h, attn_mask=attn_mask, causal=causal))
+        """Run the layer on ``x`` [B, L, H]; ``memory`` is the encoder output for cross-attention. Decoding
+        step by step: ``cache`` / ``position`` for self-attention and the memory's precomputed ``memory_kv``
+        (see :class:`~electra.nn.attention.MultiHeadAttention`)."""
+        def attend(h: torch.Tensor) -> torch.Tensor:
+            return self.attention(h, attn_mask=attn_mask, causal=causal, cache=cache, position=position)
+
+        def attend_memory(h: torch.Tensor) -> torch.Tensor:
+            return self.cross_attention(h, memory, attn_mask=memory_mask, memory_kv=memory_kv)
+
+        x = self._residual(x, self.attention_norm, attend)
         if self.cross_attention is not None:
-            if memory is None:
+            if memory is None and memory_kv is None:
                 raise ValueError("this layer has cross-attention and needs `memory`")
-            x = self._residual(
-                x, self.cross_attention_norm, lambda h: self.cross_attention(h, memory, attn_mask=memory_mask)
-            )
+            x = self._residual(x, self.cross_attention_norm, attend_memory)
         return self._residual(x, self.ffn_norm, self.feed_forward)
