@@ -9,6 +9,7 @@ from electra.models.config import (
     EncoderConfig,
     EncoderShape,
     ReplaceMLMConfig,
+    Seq2SeqConfig,
     TaskModelConfig,
     scaled_generator_config,
 )
@@ -23,10 +24,12 @@ from electra.models.pretrained import (
     load_checkpoint,
     read_checkpoint,
 )
+from electra.models.seq2seq import DecoderState, TransformerSeq2Seq
 
 __all__ = [
     "CheckpointInfo",
     "CopyMaskedLM",
+    "DecoderState",
     "Discriminator",
     "Electra",
     "ElectraConfig",
@@ -37,12 +40,14 @@ __all__ = [
     "PretrainedModel",
     "ReplaceMLMConfig",
     "ReplaceMLMPair",
+    "Seq2SeqConfig",
     "SequenceHead",
     "SpanHead",
     "TaskModel",
     "TaskModelConfig",
     "TokenHead",
     "TransformerEncoder",
+    "TransformerSeq2Seq",
     "build_model",
     "load_checkpoint",
     "read_checkpoint",

@@ -146,3 +146,65 @@ class TaskModelConfig:
         values = known_fields(cls, data)
         values["encoder"] = EncoderConfig.from_dict(data["encoder"])
         return cls(**values)
+
+
+SEQ2SEQ_PRESETS: dict[str, dict[str, Any]] = {
+    # Vaswani et al. (2017), Table 3: base and big
+    "base": {"hidden_size": 512, "encoder_layers": 6, "decoder_layers": 6, "num_heads": 8, "intermediate_size": 2048,
+             "dropout": 0.1},
+    "big": {"hidden_size": 1024, "encoder_layers": 6, "decoder_layers": 6, "num_heads": 16,
+            "intermediate_size": 4096, "dropout": 0.3},
+    # fairseq's transformer_iwslt_de_en
+    "small": {"hidden_size": 512, "encoder_layers": 6, "decoder_layers": 6, "num_heads": 4, "intermediate_size": 1024,
+              "dropout": 0.3},
+    "tiny": {"hidden_size": 128, "encoder_layers": 2, "decoder_layers": 2, "num_heads": 4, "intermediate_size": 512,
+             "dropout": 0.1},
+}  # fmt: skip
+
+
+@dataclass
+class Seq2SeqConfig:
+    """The encoder-decoder Transformer (defaults: the paper's base). ``tgt_vocab_size`` None: one vocabulary
+    for both sides; ``shared_embeddings``: one table for source, target and output (needs one vocabulary);
+    the output projection is always tied to the target table. ``norm_first``: pre-LN (with a final
+    LayerNorm on each stack) instead of the paper's post-LN; ``positions``: ``sinusoidal`` or ``learned``."""
+
+    vocab_size: int = 32000
+    tgt_vocab_size: int | None = None
+    shared_embeddings: bool = True
+    hidden_size: int = 512
+    encoder_layers: int = 6
+    decoder_layers: int = 6
+    num_heads: int = 8
+    intermediate_size: int = 2048
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    norm_first: bool = False
+    positions: str = "sinusoidal"
+    max_positions: int = 1024
+    layer_norm_eps: float = 1e-5
+    pad_token_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shared_embeddings and self.tgt_vocab_size not in (None, self.vocab_size):
+            raise ValueError("shared_embeddings needs one vocabulary (tgt_vocab_size None or equal to vocab_size)")
+        if self.positions not in ("sinusoidal", "learned"):
+            raise ValueError(f"unknown positions {self.positions!r}; expected sinusoidal or learned")
+
+    @property
+    def target_vocab_size(self) -> int:
+        return self.tgt_vocab_size or self.vocab_size
+
+    @classmethod
+    def preset(cls, name: str, vocab_size: int, **changes: Any) -> Seq2SeqConfig:
+        """The ``base``, ``big``, ``small`` or ``tiny`` shape with ``vocab_size`` (and ``changes``)."""
+        if name not in SEQ2SEQ_PRESETS:
+            raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(SEQ2SEQ_PRESETS)}")
+        return cls(vocab_size=vocab_size, **{**SEQ2SEQ_PRESETS[name], **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Seq2SeqConfig:
+        return cls(**known_fields(cls, data))

@@ -1,7 +1,7 @@
 """Transformer building blocks shared by every model in the package."""
 
 from electra.nn.attention import KVCache, MultiHeadAttention, causal_mask, padding_to_attn_mask
-from electra.nn.embeddings import Embeddings, GradientDisentangledEmbeddings
+from electra.nn.embeddings import Embeddings, GradientDisentangledEmbeddings, TokenEmbeddings, sinusoidal_table
 from electra.nn.init import init_bert_weights
 from electra.nn.layers import FeedForward, TransformerLayer
 
@@ -11,8 +11,10 @@ __all__ = [
     "FeedForward",
     "KVCache",
     "MultiHeadAttention",
+    "TokenEmbeddings",
     "TransformerLayer",
     "causal_mask",
     "init_bert_weights",
     "padding_to_attn_mask",
+    "sinusoidal_table",
 ]

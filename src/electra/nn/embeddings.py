@@ -6,6 +6,17 @@ import torch
 from torch import nn
 
 
+def position_rows(table: torch.Tensor, length: int, offset: torch.Tensor | int = 0) -> torch.Tensor:
+    """Rows ``offset .. offset + length - 1`` of a position table: [L, E], or [B, L, E] for a per-row
+    ``offset`` [B]. An int offset is range-checked; a tensor one (decoding steps, CUDA graphs) is not."""
+    if isinstance(offset, int):
+        if offset + length > table.shape[0]:
+            raise ValueError(f"positions up to {offset + length} exceed max_position_embeddings {table.shape[0]}")
+        return table[offset : offset + length]
+    index = torch.arange(length, device=table.device) + (offset[..., None] if offset.dim() else offset)
+    return table[index]
+
+
 class Embeddings(nn.Module):
     """Sum of word, learned absolute position and token-type embeddings, then LayerNorm + dropout.
 
@@ -37,13 +48,7 @@ class Embeddings(nn.Module):
     def positions(self, length: int, offset: torch.Tensor | int = 0) -> torch.Tensor:
         """Position embeddings of positions ``offset .. offset + length - 1`` ([L, E]; [B, L, E] for a
         per-row ``offset`` [B]). A tensor offset (step-by-step decoding, CUDA graphs) is not range-checked."""
-        table = self.position_embeddings.weight
-        if isinstance(offset, int):
-            if offset + length > table.shape[0]:
-                raise ValueError(f"positions up to {offset + length} exceed max_position_embeddings {table.shape[0]}")
-            return table[offset : offset + length]
-        index = torch.arange(length, device=table.device) + (offset[..., None] if offset.dim() else offset)
-        return table[index]
+        return position_rows(self.position_embeddings.weight, length, offset)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 position_offset: torch.Tensor | int = 0) -> torch.Tensor:  # fmt: skip
@@ -126,3 +131,48 @@ class GradientDisentangledEmbeddings(Embeddings):
                 getattr(out, name).weight.copy_(weight)
             out.layer_norm.load_state_dict(self.layer_norm.state_dict())
         return out.to(word.weight.device)
+
+
+def sinusoidal_table(max_positions: int, dim: int) -> torch.Tensor:
+    """The original Transformer's position encodings [max_positions, dim] (Vaswani et al., 2017):
+    ``PE[p, 2i] = sin(p / 10000^(2i/dim))``, ``PE[p, 2i+1] = cos(p / 10000^(2i/dim))``."""
+    position = torch.arange(max_positions, dtype=torch.float64)[:, None]
+    rates = torch.pow(10000.0, -torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+    table = torch.zeros(max_positions, dim, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * rates)
+    table[:, 1::2] = torch.cos(position * rates)[:, : dim // 2]
+    return table.float()
+
+
+class TokenEmbeddings(nn.Module):
+    """The sequence-to-sequence Transformer's embeddings: ``dropout(sqrt(dim) * word + position)``, with
+    sinusoidal positions (the paper) or learned ones, no LayerNorm. The word table doubles as the tied
+    output projection (:meth:`word_table`)."""
+
+    def __init__(self, vocab_size: int, dim: int, max_positions: int = 1024, positions: str = "sinusoidal",
+                 dropout: float = 0.1, pad_token_id: int = 0):  # fmt: skip
+        super().__init__()
+        if positions not in ("sinusoidal", "learned"):
+            raise ValueError(f"unknown positions {positions!r}; expected sinusoidal or learned")
+        self.word_embeddings = nn.Embedding(vocab_size, dim, padding_idx=pad_token_id)
+        self.scale = dim**0.5
+        if positions == "learned":
+            self.position_embeddings = nn.Embedding(max_positions, dim)
+        else:
+            self.position_embeddings = None
+            self.register_buffer("sinusoidal", sinusoidal_table(max_positions, dim), persistent=False)
+        self.max_positions = max_positions
+        self.dropout = nn.Dropout(dropout)
+
+    def word_table(self) -> torch.Tensor:
+        return self.word_embeddings.weight
+
+    def positions(self, length: int, offset: torch.Tensor | int = 0) -> torch.Tensor:
+        """Position encodings of positions ``offset .. offset + length - 1`` (see :meth:`Embeddings.positions`)."""
+        table = self.sinusoidal if self.position_embeddings is None else self.position_embeddings.weight
+        return position_rows(table, length, offset)
+
+    def forward(self, input_ids: torch.Tensor, position_offset: torch.Tensor | int = 0) -> torch.Tensor:
+        """Embed ``input_ids`` [B, L] at positions from ``position_offset``."""
+        x = self.word_embeddings(input_ids) * self.scale + self.positions(input_ids.shape[1], position_offset)
+        return self.dropout(x)
