@@ -17,6 +17,7 @@ from electra.data.parallel import (
     fetch_pairs,
     length_ok,
     read_pairs,
+    token_budget_batches,
 )
 
 
@@ -82,3 +83,33 @@ def test_pair_entries_read_the_checked_bible_database():
     corpus = catalogue.CATALOGUE["bible-web"]
     for entry in PAIR_CATALOGUE.values():
         assert entry.members == ((corpus.member, corpus.sha256),) and entry.version == corpus.version
+
+
+def test_token_budget_batches_cover_every_pair_once_within_the_budget():
+    import random
+
+    rng = random.Random(0)
+    lengths = [(rng.randint(1, 40), rng.randint(1, 40)) for _ in range(500)]
+    batches = token_budget_batches(lengths, max_tokens=200, seed=3, epoch=0)
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    for b in batches:
+        assert len(b) * max(max(lengths[i]) for i in b) <= 200 or len(b) == 1
+    sizes = [max(max(lengths[i]) for i in b) for b in batches]
+    assert sum(len(b) for b in batches) / len(batches) > 5  # length-sorted: short pairs share batches
+    assert token_budget_batches(lengths, 200, seed=3, epoch=0) == batches  # deterministic: resumable
+    again = token_budget_batches(lengths, 200, seed=3, epoch=1)
+    assert again != batches and sorted(map(sorted, again)) == sorted(map(sorted, batches))  # same, reshuffled
+    assert sizes != sorted(sizes)  # the order of batches is shuffled, not by length
+
+
+def test_subword_tokenizer_round_trips_text_and_reserves_the_special_ids():
+    from electra.data.tokenizer import SEQ2SEQ_SPECIAL_TOKENS, train_subword
+
+    texts = ["the cat sat on the mat", "el gato se sentó en la alfombra", "the dog", "el perro"] * 20
+    for kind in ("bpe", "unigram"):
+        tok = train_subword(texts, vocab_size=60, kind=kind, min_frequency=1)
+        assert [tok.token_to_id(t) for t in SEQ2SEQ_SPECIAL_TOKENS] == [0, 1, 2, 3]
+        ids = tok.encode("el gato sat on la alfombra").ids
+        assert tok.decode(ids) == "el gato sat on la alfombra"
+    with pytest.raises(ElectraError, match="unknown tokenizer kind"):
+        train_subword(texts, kind="wordpiece")

@@ -170,3 +170,33 @@ def fetch_pairs(name: str) -> dict[str, Path]:
     entry = PAIR_CATALOGUE[name]
     directory = fetch_entry(entry)
     return {split: directory / f"{split}.tsv" for split in ("train", "dev", "test")}
+
+
+# ------------------------------------------------------------------------------------------- batching
+
+
+def token_budget_batches(lengths: Sequence[tuple[int, int]], max_tokens: int, seed: int = 0,
+                         epoch: int = 0) -> list[list[int]]:  # fmt: skip
+    """Batches of pair indices by a token budget (fairseq's ``--max-tokens``): pairs sorted by length (ties
+    broken by a seeded shuffle), cut so that ``rows x longest side`` stays within ``max_tokens``, the
+    batches' order shuffled per epoch. Deterministic in ``(seed, epoch)``, so a run resumes at a batch index.
+    A pair longer than the budget alone gets a batch of its own."""
+    import numpy as np
+
+    rng = np.random.default_rng([seed, 0])
+    tie = rng.permutation(len(lengths))
+    order = sorted(range(len(lengths)), key=lambda i: (max(lengths[i]), min(lengths[i]), tie[i]))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        size = max(lengths[i])
+        if current and (len(current) + 1) * max(longest, size) > max_tokens:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(i)
+        longest = max(longest, size)
+    if current:
+        batches.append(current)
+    shuffled = np.random.default_rng([seed, epoch + 1]).permutation(len(batches))
+    return [batches[j] for j in shuffled]

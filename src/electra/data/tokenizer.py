@@ -190,3 +190,33 @@ def tokenizer_fingerprint(tok: Tokenizer) -> str:
     """SHA-256 (hex) of the tokenizer's JSON serialisation: equal tokenizers give equal fingerprints."""
     return hashlib.sha256(tok.to_str().encode("utf-8")).hexdigest()
 
+
+
+SEQ2SEQ_SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>"]  # ids 0..3: padding, unknown, start, end
+
+
+def train_subword(texts: Iterable[str], vocab_size: int = 8000, kind: str = "bpe",
+                  min_frequency: int = 2) -> Tokenizer:  # fmt: skip
+    """A SentencePiece-style sub-word tokenizer for translation (``kind`` ``bpe`` or ``unigram``): NFKC,
+    words marked by ``▁`` so that decoding restores the spaces (BLEU is computed on detokenised text),
+    :data:`SEQ2SEQ_SPECIAL_TOKENS` at ids 0..3. Train it on both sides' texts for a joint vocabulary."""
+    if vocab_size <= len(SEQ2SEQ_SPECIAL_TOKENS):
+        raise ElectraError(f"tokenizer vocab_size must exceed {len(SEQ2SEQ_SPECIAL_TOKENS)}, got {vocab_size}")
+    if kind == "bpe":
+        tok = Tokenizer(models.BPE(unk_token="<unk>"))
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
+                                      special_tokens=list(SEQ2SEQ_SPECIAL_TOKENS))  # fmt: skip
+    elif kind == "unigram":
+        tok = Tokenizer(models.Unigram())
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, unk_token="<unk>", show_progress=False,
+                                          special_tokens=list(SEQ2SEQ_SPECIAL_TOKENS))  # fmt: skip
+    else:
+        raise ElectraError(f"unknown tokenizer kind {kind!r}; expected bpe or unigram")
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(iter(texts), trainer=trainer)
+    for i, token in enumerate(SEQ2SEQ_SPECIAL_TOKENS):
+        if tok.token_to_id(token) != i:  # pragma: no cover - guaranteed by the trainers
+            raise RuntimeError(f"special token {token} did not get id {i}")
+    return tok
