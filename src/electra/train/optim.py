@@ -129,3 +129,11 @@ def recipe_lr(step: int, peak: float, warmup_steps: int, total_steps: int) -> fl
     """``peak * min(1, step / warmup) * (1 - step / total)``: warm-up and decay overlap, as officially."""
     warm = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
     return peak * warm * max(0.0, 1.0 - step / total_steps)
+
+
+def inverse_sqrt_lr(step: int, peak: float, warmup_steps: int) -> float:
+    """The Transformer's schedule (fairseq's ``inverse_sqrt``): linear warm-up to ``peak`` over
+    ``warmup_steps``, then ``peak * sqrt(warmup_steps / step)``."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return peak * step / warmup_steps
+    return peak * (max(warmup_steps, 1) / max(step, 1)) ** 0.5
