@@ -101,6 +101,10 @@ def save_tokenizer(tok: Tokenizer, directory: Path) -> None:
 
 
 def _check_specials(tok: Tokenizer, source: Path) -> None:
+    """A one-line error unless ``tok`` has BERT's special tokens, or is a translation tokenizer
+    (:data:`SEQ2SEQ_SPECIAL_TOKENS`)."""
+    if all(tok.token_to_id(t) is not None for t in SEQ2SEQ_SPECIAL_TOKENS):
+        return
     for token in SPECIAL_TOKENS:
         if tok.token_to_id(token) is None:
             raise ElectraError(f"tokenizer {source} lacks the special token {token}")

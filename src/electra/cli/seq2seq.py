@@ -1,0 +1,106 @@
+"""``electra seq2seq train | evaluate`` and ``electra translate``: the encoder-decoder Transformer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """\
+Any config value can be overridden as --section.key VALUE, e.g.
+  --train.steps 2000 --data.corpus pairs.tsv --data.valid dev.tsv --model.encoder_layers 4
+Sections: model, data, train (see `electra seq2seq train --show-config`). data.corpus is a catalogue pair
+(bible-en-es, bible-en-fr, bible-kjv-es), one TSV, or two line-aligned files: --data.corpus "[train.en, train.es]"."""
+
+
+def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> None:
+    import yaml
+
+    from electra.recipes.seq2seq.config import build_seq2seq_config
+    from electra.recipes.seq2seq.run import train
+
+    if args.output_dir:
+        overrides = [*overrides, "--train.output_dir", args.output_dir]
+    cfg = build_seq2seq_config(args.preset, args.config, overrides)
+    if args.show_config:
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        return
+    train(cfg, resume=args.resume, progress=not args.quiet)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from electra.data.parallel import PAIR_CATALOGUE
+    from electra.recipes.seq2seq import data as D
+    from electra.recipes.seq2seq.run import evaluate_translation, load_translator
+
+    loaded = load_translator(args.checkpoint, args.device)
+    entries = args.data or loaded.cfg.data.corpus
+    if entries[0] in PAIR_CATALOGUE:
+        paths = D.pair_sources(entries)[args.split]
+    elif args.data:  # files: all of their pairs
+        paths = [Path(p) for p in args.data]
+    else:
+        raise_error(f"the run was trained on files ({' '.join(entries)}), not a catalogue pair: give --data FILE")
+    pairs = D.read_split(paths, "evaluation pairs")
+    scores, _ = evaluate_translation(loaded, pairs, args.beam, args.batch_size)
+    print(f"BLEU {scores.bleu:.2f}  chrF {scores.chrf:.2f}  ({len(pairs):,} pairs, {loaded.path})")
+    print(scores.signature)
+
+
+def raise_error(message: str) -> None:
+    from electra.core.errors import ElectraError
+
+    raise ElectraError(message)
+
+
+def _cmd_translate(args: argparse.Namespace) -> None:
+    from electra.core.atomic import atomic_file
+    from electra.recipes.seq2seq.run import load_translator, translate
+
+    loaded = load_translator(args.checkpoint, args.device)
+    if args.input:
+        if not Path(args.input).is_file():
+            raise_error(f"input file {args.input} does not exist")
+        lines = Path(args.input).read_text(encoding="utf-8").splitlines()
+    else:
+        lines = sys.stdin.read().splitlines()
+    t = loaded.cfg.train
+    out = translate(loaded.model, loaded.tokenizer, [" ".join(x.split()) for x in lines], args.beam or t.beam,
+                    args.batch_size, t.length_penalty, t.max_len_a, t.max_len_b)  # fmt: skip
+    text = "".join(o + "\n" for o in out)
+    if args.output:
+        with atomic_file(Path(args.output)) as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``seq2seq train``, ``seq2seq evaluate`` and ``translate``."""
+    group = sub.add_parser("seq2seq", help="train and score an encoder-decoder translation model")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tr = actions.add_parser("train", help="train on sentence pairs", epilog=EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    tr.add_argument("--preset", help="tiny, small, base or big")
+    tr.add_argument("--config", type=Path, help="YAML config file")
+    tr.add_argument("-o", "--output-dir", help="run directory (same as --train.output_dir)")
+    tr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the run directory")
+    tr.add_argument("--show-config", action="store_true", help="print the resolved config and exit")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_train, takes_overrides=True)
+    ev = actions.add_parser("evaluate", help="BLEU and chrF (sacrebleu) of a checkpoint's translations")
+    ev.add_argument("-c", "--checkpoint", required=True, help="checkpoint or run directory")
+    ev.add_argument("--data", nargs="+", help="a catalogue pair, a TSV or two files (default: the run's corpus)")
+    ev.add_argument("--split", default="test", help="split of a catalogue pair (default test)")
+    ev.add_argument("--beam", type=int, help="beam size (default: the run's; 1 = greedy)")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--device", default="auto")
+    ev.set_defaults(func=_cmd_evaluate)
+    tl = sub.add_parser("translate", help="translate sentences (a file, or standard input) with a trained model")
+    tl.add_argument("-c", "--checkpoint", required=True, help="checkpoint or run directory")
+    tl.add_argument("-i", "--input", help="one sentence per line (default: standard input)")
+    tl.add_argument("-o", "--output", help="file for the translations (default: standard output)")
+    tl.add_argument("--beam", type=int, help="beam size (default: the run's; 1 = greedy)")
+    tl.add_argument("--batch-size", type=int, default=32)
+    tl.add_argument("--device", default="auto")
+    tl.set_defaults(func=_cmd_translate)

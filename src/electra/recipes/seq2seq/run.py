@@ -1,0 +1,263 @@
+"""``electra seq2seq train`` on the shared engine, and translation / scoring of a trained model.
+
+Training: label-smoothed cross-entropy, Adam (0.9, 0.98) with the inverse-square-root schedule, token-budget
+batches, checkpoints every ``train.save_every`` steps with the dev set's loss and BLEU / chrF (greedy or
+beam search on ``train.eval_sentences`` dev pairs, sacrebleu on detokenised text), exact resume, progress,
+metrics JSONL, TensorBoard and a loss PNG as pretraining has them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
+
+from electra.core import checkpoint as ckpt
+from electra.core.atomic import write_text_atomic
+from electra.core.config import flat_dict
+from electra.core.errors import ElectraError
+from electra.core.lock import run_lock
+from electra.core.runtime import autocast, hardware, resolve_device, set_rng_state
+from electra.data.parallel import Pair
+from electra.data.tokenizer import load_tokenizer, tokenizer_files
+from electra.generation.seq2seq import beam_search, greedy_decode
+from electra.models import TransformerSeq2Seq, load_checkpoint
+from electra.objectives.translation import label_smoothed_nll
+from electra.recipes.seq2seq import data as D
+from electra.recipes.seq2seq.config import Seq2SeqTrainConfig, config_from_dict
+from electra.train import distributed as dist_mod
+from electra.train.checkpoint import save_training_checkpoint
+from electra.train.engine import Trainer
+from electra.train.hooks import Evaluate, Progress, SaveCheckpoints
+from electra.train.metrics import MetricsLogger, plot_curves
+from electra.train.optim import build_adamw, inverse_sqrt_lr, load_state, param_groups
+from electra.train.parallel import parallelize
+
+LOCKED = ("model.", "data.corpus", "data.tokenizer", "data.vocab_size", "data.max_length", "data.max_ratio",
+          "data.max_tokens", "train.seed")  # fmt: skip
+HEADLINE = ("loss", "nll", "eval_bleu")
+
+
+def translation_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], epsilon: float) -> dict[str, torch.Tensor]:
+    """What a training step computes: the label-smoothed loss and the plain per-token NLL."""
+    logits = model(batch["src_ids"], batch["src_mask"], batch["tgt_in"])
+    loss, nll = label_smoothed_nll(logits, batch["tgt_out"], epsilon, ignore_index=D.PAD)
+    return {"loss": loss, "nll": nll}
+
+
+@dataclass
+class Scores:
+    """BLEU and chrF of a set of translations, with sacrebleu's signatures."""
+
+    bleu: float
+    chrf: float
+    signature: str
+
+
+def score(hypotheses: list[str], references: list[str]) -> Scores:
+    """Corpus BLEU and chrF (sacrebleu, default tokenisation) of detokenised ``hypotheses``."""
+    import sacrebleu
+
+    bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
+    b, c = bleu.corpus_score(hypotheses, [references]), chrf.corpus_score(hypotheses, [references])
+    return Scores(b.score, c.score, f"{bleu.get_signature()} | {chrf.get_signature()}")
+
+
+@torch.no_grad()
+def translate(model: TransformerSeq2Seq, tok: Tokenizer, sentences: list[str], beam: int = 4, batch_size: int = 32,
+              length_penalty: float = 1.0, max_len_a: float = 1.2, max_len_b: int = 10) -> list[str]:  # fmt: skip
+    """Detokenised translations of ``sentences`` (greedy for ``beam`` 1), in order; sources longer than the
+    model's positions allow are cut to fit."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    limit = model.config.max_positions - 1
+    out: list[str] = []
+    for start in range(0, len(sentences), batch_size):
+        chunk = sentences[start : start + batch_size]
+        enc = D.encode_pairs(tok, [(s, "") for s in chunk], limit, None)
+        batch = D.collate(enc, range(len(chunk)))
+        src, mask = batch["src_ids"].to(device), batch["src_mask"].to(device)
+        if beam == 1:
+            hyps = greedy_decode(model, src, mask, D.BOS, D.EOS, max_len_a, max_len_b)
+        else:
+            hyps = beam_search(model, src, mask, D.BOS, D.EOS, beam, length_penalty, max_len_a, max_len_b)
+        out += [tok.decode(h.tokens) for h in hyps]
+    model.train(was_training)
+    return out
+
+
+def _evaluate(model: TransformerSeq2Seq, tok: Tokenizer, valid: D.Encoded, valid_text: list[Pair],
+              cfg: Seq2SeqTrainConfig, device: torch.device) -> dict[str, float]:  # fmt: skip
+    """Dev loss / NLL over every dev pair (no dropout) and BLEU / chrF of ``train.eval_sentences`` of them."""
+    t = cfg.train
+    was_training = model.training
+    model.eval()
+    sums, count = {"loss": 0.0, "nll": 0.0}, 0
+    with torch.no_grad():
+        for _, _, batch in D.batch_stream(valid, cfg.data.max_tokens, 0, device):
+            with autocast(device, t.precision):
+                out = translation_loss(model, batch, t.label_smoothing)
+            n = int(batch["attention_mask"].sum())
+            sums = {k: sums[k] + float(out[k]) * n for k in sums}
+            count += n
+            if count >= sum(len(x) - 1 for x in valid.tgt):
+                break
+    sample = valid_text[: t.eval_sentences]
+    hyps = translate(model, tok, [s for s, _ in sample], t.beam, 32, t.length_penalty, t.max_len_a, t.max_len_b)
+    scores = score(hyps, [r for _, r in sample])
+    model.train(was_training)
+    return {"eval_loss": sums["loss"] / count, "eval_nll": sums["nll"] / count, "eval_bleu": scores.bleu,
+            "eval_chrf": scores.chrf}  # fmt: skip
+
+
+def _starting_point(cfg: Seq2SeqTrainConfig, resume: bool) -> tuple[Path | None, dict[str, Any] | None]:
+    out = Path(cfg.train.output_dir)
+    latest = ckpt.latest_checkpoint(out)
+    if resume and latest is None:
+        raise ElectraError(f"--resume: no checkpoint in {out}")
+    if not resume and latest is not None:
+        raise ElectraError(f"{out} already holds checkpoints; pass --resume or choose another --train.output_dir")
+    if latest is None:
+        return None, None
+    saved = load_checkpoint(latest, pretrained=True).train_config
+    if saved is None:
+        raise ElectraError(f"--resume: checkpoint {latest} has no training config")
+    now, then = flat_dict(cfg), flat_dict(config_from_dict(saved))
+    for key in sorted(now):
+        if key.startswith(LOCKED) and now[key] != then[key]:
+            raise ElectraError(f"config does not match checkpoint {latest}: {key} = {now[key]!r}, "
+                               f"checkpoint has {then[key]!r}")  # fmt: skip
+    state = ckpt.load_trainer_state(latest)
+    if int(state["step"]) >= cfg.train.steps:
+        raise ElectraError(f"--resume: {latest} is at step {int(state['step'])}, not before train.steps = "
+                           f"{cfg.train.steps}; raise train.steps to train on")  # fmt: skip
+    return latest, state
+
+
+def train(cfg: Seq2SeqTrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
+    """Train per ``cfg``; returns the last logged metrics. The run directory is locked while it runs."""
+    out = Path(cfg.train.output_dir)
+    with run_lock(out, enabled=int(os.environ.get("RANK", "0")) == 0):
+        ckpt.remove_stale(out)
+        return _train(cfg, resume, progress)
+
+
+def _prepare(cfg: Seq2SeqTrainConfig, latest: Path | None, progress: bool):
+    d = cfg.data
+    sources = D.pair_sources(d.corpus)
+    train_text = D.read_split(sources["train"], "training pairs")
+    if latest is not None:
+        tok = load_tokenizer(latest / "tokenizer.json")
+    elif d.tokenizer:
+        tok = D.check_translation_tokenizer(load_tokenizer(Path(d.tokenizer)), d.tokenizer)
+    else:
+        tok = D.joint_tokenizer(train_text, d.vocab_size, d.tokenizer_kind)
+    train_data = D.encode_pairs(tok, train_text, d.max_length, d.max_ratio)
+    valid_paths = [Path(p) for p in d.valid] or sources.get("dev")
+    valid_text = D.read_split(valid_paths, "validation pairs") if valid_paths else []
+    valid = D.encode_pairs(tok, valid_text, cfg.model.max_positions - 1, None) if valid_text else None
+    if progress:
+        tqdm.write(f"electra: {len(train_data):,} training pairs ({train_data.dropped:,} longer than "
+                   f"{d.max_length} tokens or a {d.max_ratio:g}:1 ratio left out), {len(valid_text):,} dev pairs, "
+                   f"vocabulary {tok.get_vocab_size():,}")  # fmt: skip
+    return tok, train_data, valid, valid_text
+
+
+def _train(cfg: Seq2SeqTrainConfig, resume: bool, progress: bool) -> dict[str, float]:
+    t = cfg.train
+    latest, state = _starting_point(cfg, resume)
+    device = resolve_device(t.device, "train.device")
+    tok, train_data, valid, valid_text = _prepare(cfg, latest, progress)
+    torch.manual_seed(t.seed)
+    model = TransformerSeq2Seq(cfg.model.model_config(tok.get_vocab_size(), D.PAD))
+    if latest is not None:
+        ckpt.load_weights(model, latest)
+    model.to(device)
+    dist = dist_mod.init_distributed(device.type)
+    parallel = parallelize(model, model, model.parallel_blocks(), dist, device)
+    optimizer = build_adamw(param_groups(model, t.weight_decay), (t.adam_beta1, t.adam_beta2), t.adam_eps,
+                            bias_correction=True)  # fmt: skip
+    if state is not None:
+        load_state(optimizer, lambda: dist_mod.load_optimizer_state(model, optimizer, state["optimizer"]))
+    out = Path(t.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    trainer = Trainer(model=model, parallel=parallel, forward=lambda m, b: translation_loss(m, b, t.label_smoothing),
+                      optimizer=optimizer, schedule=lambda s: inverse_sqrt_lr(s, t.lr, t.warmup_steps),
+                      total_steps=t.steps, device=device, precision=t.precision, clip_norm=t.clip_norm, dist=dist,
+                      hooks=_hooks(cfg, model, tok, valid, valid_text, device, progress),
+                      batches_per_epoch=len(D.token_budget_batches(train_data.lengths, cfg.data.max_tokens, t.seed)),
+                      step=int(state["step"]) if state else 0)  # fmt: skip
+    if state is not None:
+        set_rng_state(state["rng"])
+    if progress:
+        n_params = sum(p.numel() for p in model.parameters())
+        tqdm.write(f"electra: seq2seq on {hardware(device)} | {n_params / 1e6:.2f}M parameters | {t.steps:,} steps")
+    epoch, batch = (int(state["epoch"]), int(state["batch_index"])) if state else (0, 0)
+    last = trainer.fit(D.batch_stream(train_data, cfg.data.max_tokens, t.seed, device, epoch, batch))
+    png = plot_curves(out / "metrics.jsonl", out / "loss_curves.png", HEADLINE, "translation training")
+    if png and progress:
+        tqdm.write(f"electra: checkpoints in {out}; loss curves in {png}")
+    return last
+
+
+def _hooks(cfg: Seq2SeqTrainConfig, model: TransformerSeq2Seq, tok: Tokenizer, valid: D.Encoded | None,
+           valid_text: list[Pair], device: torch.device, progress: bool) -> list:  # fmt: skip
+    t = cfg.train
+    out = Path(t.output_dir)
+    logger = MetricsLogger(out, t.tensorboard)
+    meta = {**model.checkpoint_config(), "kind": "seq2seq"}
+
+    def save(trainer: Trainer) -> Path | None:
+        return save_training_checkpoint(trainer, out, meta, tokenizer_files(tok), cfg.to_dict(), t.keep_checkpoints)
+
+    def report(trainer: Trainer, values: dict[str, float]) -> None:
+        tqdm.write(f"step {trainer.step}: dev loss {values['eval_loss']:.3f}, BLEU {values['eval_bleu']:.2f}, "
+                   f"chrF {values['eval_chrf']:.2f}")  # fmt: skip
+
+    def postfix(values: dict[str, float]) -> dict[str, str]:
+        return {"loss": f"{values.get('loss', float('nan')):.3f}", "tok_s": f"{values['tokens_per_s']:,.0f}"}
+
+    hooks: list = [Progress(logger, t.log_every, postfix, enabled=progress)]
+    if valid is not None:
+        hooks.append(Evaluate(lambda tr: _evaluate(model, tok, valid, valid_text, cfg, device), logger,
+                              every=t.save_every, report=report if progress else None))  # fmt: skip
+    return [*hooks, SaveCheckpoints(save, t.save_every)]
+
+
+@dataclass
+class Loaded:
+    """A trained translation checkpoint: the model, its tokenizer and its training configuration."""
+
+    path: Path
+    model: TransformerSeq2Seq
+    tokenizer: Tokenizer
+    cfg: Seq2SeqTrainConfig
+
+
+def load_translator(path: Path | str, device: str = "auto") -> Loaded:
+    """The translation model of checkpoint (or run directory) ``path``; a one-line error for another kind."""
+    loaded = load_checkpoint(Path(path), resolve_device(device))
+    if not isinstance(loaded.model, TransformerSeq2Seq):
+        raise ElectraError(f"{loaded.path} holds a {type(loaded.model).__name__}, not a translation model "
+                           "(train one with `electra seq2seq train`)")  # fmt: skip
+    if loaded.tokenizer is None:
+        raise ElectraError(f"{loaded.path} has no tokenizer.json")
+    cfg = config_from_dict(loaded.train_config) if loaded.train_config else Seq2SeqTrainConfig()
+    return Loaded(loaded.path, loaded.model, loaded.tokenizer, cfg)
+
+
+def evaluate_translation(loaded: Loaded, pairs: list[Pair], beam: int | None = None,
+                         batch_size: int = 32) -> tuple[Scores, list[str]]:  # fmt: skip
+    """BLEU / chrF of ``loaded``'s translations of ``pairs`` (the run's beam settings unless ``beam``)."""
+    t = loaded.cfg.train
+    hyps = translate(loaded.model, loaded.tokenizer, [s for s, _ in pairs], beam or t.beam, batch_size,
+                     t.length_penalty, t.max_len_a, t.max_len_b)  # fmt: skip
+    return score(hyps, [r for _, r in pairs]), hyps
