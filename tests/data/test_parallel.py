@@ -113,3 +113,11 @@ def test_subword_tokenizer_round_trips_text_and_reserves_the_special_ids():
         assert tok.decode(ids) == "el gato sat on la alfombra"
     with pytest.raises(ElectraError, match="unknown tokenizer kind"):
         train_subword(texts, kind="wordpiece")
+
+
+def test_data_list_names_the_language_pairs(capsys):
+    from electra.cli.main import main
+
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "language pairs" in out and "bible-en-es" in out and "Reina-Valera 1909" in out

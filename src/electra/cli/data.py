@@ -40,8 +40,11 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
 
 def _cmd_data_list(args: argparse.Namespace) -> None:
     from electra.data import catalogue
+    from electra.data.parallel import describe_pairs
 
     print("\n".join(catalogue.describe()))
+    print("\nlanguage pairs (electra seq2seq train --data.corpus NAME):")
+    print("\n".join(describe_pairs()))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,5 +73,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--doc-per-line", action="store_true")
     d.add_argument("--text-field", default="text")
     d.set_defaults(func=_cmd_data_prepare)
-    dl = data.add_parser("list", help="datasets the project can fetch by name")
+    dl = data.add_parser("list", help="corpora and language pairs the project can fetch by name")
     dl.set_defaults(func=_cmd_data_list)

