@@ -101,14 +101,13 @@ def _evaluate(model: TransformerSeq2Seq, tok: Tokenizer, valid: D.Encoded, valid
     model.eval()
     sums, count = {"loss": 0.0, "nll": 0.0}, 0
     with torch.no_grad():
-        for _, _, batch in D.batch_stream(valid, cfg.data.max_tokens, 0, device):
+        for rows in D.token_budget_batches(valid.lengths, cfg.data.max_tokens):
+            batch = {k: v.to(device) for k, v in D.collate(valid, rows).items()}
             with autocast(device, t.precision):
                 out = translation_loss(model, batch, t.label_smoothing)
             n = int(batch["attention_mask"].sum())
             sums = {k: sums[k] + float(out[k]) * n for k in sums}
             count += n
-            if count >= sum(len(x) - 1 for x in valid.tgt):
-                break
     sample = valid_text[: t.eval_sentences]
     hyps = translate(model, tok, [s for s, _ in sample], t.beam, 32, t.length_penalty, t.max_len_a, t.max_len_b)
     scores = score(hyps, [r for _, r in sample])
@@ -181,6 +180,9 @@ def _train(cfg: Seq2SeqTrainConfig, resume: bool, progress: bool) -> dict[str, f
         ckpt.load_weights(model, latest)
     model.to(device)
     dist = dist_mod.init_distributed(device.type)
+    if dist.enabled:
+        raise ElectraError("electra seq2seq train runs in one process for now (no torchrun): every rank would "
+                           "train on the same batches")  # fmt: skip
     parallel = parallelize(model, model, model.parallel_blocks(), dist, device)
     optimizer = build_adamw(param_groups(model, t.weight_decay), (t.adam_beta1, t.adam_beta2), t.adam_eps,
                             bias_correction=True)  # fmt: skip
