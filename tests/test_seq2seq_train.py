@@ -110,3 +110,17 @@ def test_bad_input_is_one_line(tmp_path):
         train(build_seq2seq_config("tiny", None, ["--data.corpus", "bible-en-xx"]), progress=False)
     with pytest.raises(ElectraError, match="data.corpus"):
         build_seq2seq_config("tiny", None, ["--data.corpus", "[a, b, c]"])
+
+
+def test_average_last_is_the_mean_of_the_newest_checkpoints(tmp_path):
+    _pairs(tmp_path / "train.tsv", 200, 0)
+    _pairs(tmp_path / "dev.tsv", 10, 1)
+    out = tmp_path / "run"
+    train(_config(tmp_path, out, 6, "--train.save_every", "2"), progress=False)
+    averaged = run_mod.load_translator(out, "cpu", average_last=2).model.state_dict()
+    a = load_file(out / "checkpoint-0000004" / "model.safetensors")
+    b = load_file(out / "checkpoint-0000006" / "model.safetensors")
+    for name, value in a.items():
+        torch.testing.assert_close(averaged[name], (value + b[name]) / 2, msg=name)
+    with pytest.raises(ElectraError, match="--average-last 9: .* holds 3 checkpoint"):
+        run_mod.load_translator(out, "cpu", average_last=9)

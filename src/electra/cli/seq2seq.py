@@ -33,7 +33,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from electra.recipes.seq2seq import data as D
     from electra.recipes.seq2seq.run import evaluate_translation, load_translator
 
-    loaded = load_translator(args.checkpoint, args.device)
+    loaded = load_translator(args.checkpoint, args.device, args.average_last)
     entries = args.data or loaded.cfg.data.corpus
     if entries[0] in PAIR_CATALOGUE:
         paths = D.pair_sources(entries)[args.split]
@@ -57,7 +57,7 @@ def _cmd_translate(args: argparse.Namespace) -> None:
     from electra.core.atomic import atomic_file
     from electra.recipes.seq2seq.run import load_translator, translate
 
-    loaded = load_translator(args.checkpoint, args.device)
+    loaded = load_translator(args.checkpoint, args.device, args.average_last)
     if args.input:
         if not Path(args.input).is_file():
             raise_error(f"input file {args.input} does not exist")
@@ -94,6 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--split", default="test", help="split of a catalogue pair (default test)")
     ev.add_argument("--beam", type=int, help="beam size (default: the run's; 1 = greedy)")
     ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--average-last", type=int, default=1, metavar="K",
+                    help="the mean of the run's newest K checkpoints (default 1: the newest)")  # fmt: skip
     ev.add_argument("--device", default="auto")
     ev.set_defaults(func=_cmd_evaluate)
     tl = sub.add_parser("translate", help="translate sentences (a file, or standard input) with a trained model")
@@ -102,5 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tl.add_argument("-o", "--output", help="file for the translations (default: standard output)")
     tl.add_argument("--beam", type=int, help="beam size (default: the run's; 1 = greedy)")
     tl.add_argument("--batch-size", type=int, default=32)
+    tl.add_argument("--average-last", type=int, default=1, metavar="K",
+                    help="the mean of the run's newest K checkpoints (default 1: the newest)")  # fmt: skip
     tl.add_argument("--device", default="auto")
     tl.set_defaults(func=_cmd_translate)

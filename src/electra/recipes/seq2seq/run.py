@@ -244,16 +244,36 @@ class Loaded:
     cfg: Seq2SeqTrainConfig
 
 
-def load_translator(path: Path | str, device: str = "auto") -> Loaded:
-    """The translation model of checkpoint (or run directory) ``path``; a one-line error for another kind."""
+def load_translator(path: Path | str, device: str = "auto", average_last: int = 1) -> Loaded:
+    """The translation model of checkpoint (or run directory) ``path``; a one-line error for another kind.
+    ``average_last`` K > 1 (a run directory): the mean of the weights of its newest K checkpoints."""
     loaded = load_checkpoint(Path(path), resolve_device(device))
     if not isinstance(loaded.model, TransformerSeq2Seq):
         raise ElectraError(f"{loaded.path} holds a {type(loaded.model).__name__}, not a translation model "
                            "(train one with `electra seq2seq train`)")  # fmt: skip
     if loaded.tokenizer is None:
         raise ElectraError(f"{loaded.path} has no tokenizer.json")
+    if average_last > 1:
+        average_checkpoints(loaded.model, ckpt.checkpoint_dirs(Path(path))[-average_last:], average_last, path)
     cfg = config_from_dict(loaded.train_config) if loaded.train_config else Seq2SeqTrainConfig()
     return Loaded(loaded.path, loaded.model, loaded.tokenizer, cfg)
+
+
+def average_checkpoints(model: torch.nn.Module, paths: list[Path], wanted: int, run_dir: Path | str) -> None:
+    """Load into ``model`` the element-wise mean of the weights of checkpoints ``paths`` (the Transformer
+    paper averages the last 5 or 20); a one-line error when the run holds fewer than ``wanted``."""
+    if len(paths) < wanted:
+        raise ElectraError(f"--average-last {wanted}: {run_dir} holds {len(paths)} checkpoint(s)")
+    total: dict[str, torch.Tensor] = {}
+    for path in paths:
+        ckpt.load_weights(model, path)
+        for name, value in model.state_dict().items():
+            if value.is_floating_point():
+                total[name] = total[name] + value.float() if name in total else value.float().clone()
+    with torch.no_grad():
+        state = model.state_dict()
+        for name, value in total.items():
+            state[name].copy_(value / len(paths))
 
 
 def evaluate_translation(loaded: Loaded, pairs: list[Pair], beam: int | None = None,
