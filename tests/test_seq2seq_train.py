@@ -124,3 +124,12 @@ def test_average_last_is_the_mean_of_the_newest_checkpoints(tmp_path):
         torch.testing.assert_close(averaged[name], (value + b[name]) / 2, msg=name)
     with pytest.raises(ElectraError, match="--average-last 9: .* holds 3 checkpoint"):
         run_mod.load_translator(out, "cpu", average_last=9)
+
+
+def test_translate_keeps_order_and_empty_lines_and_warns_about_cut_sources(reverser, capsys):
+    _, out, _ = reverser
+    loaded = run_mod.load_translator(out, "cpu")
+    long = " ".join(["w1"] * 300)  # beyond the 256 positions
+    got = run_mod.translate(loaded.model, loaded.tokenizer, ["w1 w2 w3 w4 w5 w6", "", "w7 w8", long], beam=2)
+    assert got[:3] == ["w6 w5 w4 w3 w2 w1", "", "w8 w7"]
+    assert "1 sentence(s) longer than" in capsys.readouterr().err

@@ -9,6 +9,7 @@ metrics JSONL, TensorBoard and a loss PNG as pretraining has them.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,23 +73,30 @@ def score(hypotheses: list[str], references: list[str]) -> Scores:
 @torch.no_grad()
 def translate(model: TransformerSeq2Seq, tok: Tokenizer, sentences: list[str], beam: int = 4, batch_size: int = 32,
               length_penalty: float = 1.0, max_len_a: float = 1.2, max_len_b: int = 10) -> list[str]:  # fmt: skip
-    """Detokenised translations of ``sentences`` (greedy for ``beam`` 1), in order; sources longer than the
-    model's positions allow are cut to fit."""
+    """Detokenised translations of ``sentences`` (greedy for ``beam`` 1), in order. Sentences are batched by
+    length; an empty one translates to ""; sources longer than the model's positions are cut to fit, with a
+    warning on standard error saying how many."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     limit = model.config.max_positions - 1
-    out: list[str] = []
-    for start in range(0, len(sentences), batch_size):
-        chunk = sentences[start : start + batch_size]
-        enc = D.encode_pairs(tok, [(s, "") for s in chunk], limit, None)
-        batch = D.collate(enc, range(len(chunk)))
+    enc = D.encode_pairs(tok, [(s, "") for s in sentences], limit, None)
+    cut = sum(len(e.ids) >= limit for e in tok.encode_batch(sentences))
+    if cut:
+        tqdm.write(f"electra: warning: {cut} sentence(s) longer than {limit - 1} tokens were cut to fit the model",
+                   file=sys.stderr)  # fmt: skip
+    order = sorted((i for i, s in enumerate(sentences) if s.strip()), key=lambda i: len(enc.src[i]))
+    out = [""] * len(sentences)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch = D.collate(enc, rows)
         src, mask = batch["src_ids"].to(device), batch["src_mask"].to(device)
         if beam == 1:
             hyps = greedy_decode(model, src, mask, D.BOS, D.EOS, max_len_a, max_len_b)
         else:
             hyps = beam_search(model, src, mask, D.BOS, D.EOS, beam, length_penalty, max_len_a, max_len_b)
-        out += [tok.decode(h.tokens) for h in hyps]
+        for row, hyp in zip(rows, hyps):
+            out[row] = tok.decode(hyp.tokens)
     model.train(was_training)
     return out
 
