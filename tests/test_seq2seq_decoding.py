@@ -88,3 +88,16 @@ def test_output_length_follows_the_source_and_search_stops_early(monkeypatch):
     monkeypatch.setattr(model, "decode_step", eos_first)
     hyps = beam_search(model, src, mask, BOS, EOS, beam=1)
     assert [h.tokens for h in hyps] == [[], [], []] and len(calls) == 1
+
+
+def test_min_len_forbids_an_early_end(monkeypatch):
+    """With the end token the most likely at every step, greedy and beam search still produce ``min_len - 1``
+    tokens before it (and exactly that many when the length limit equals ``min_len``)."""
+    model = _model(seed=9)
+    src, mask = _src()
+    real = model.decode_step
+    monkeypatch.setattr(model, "decode_step", lambda tokens, state, position: real(tokens, state, position)
+                        .index_fill(-1, torch.tensor([EOS]), 1e4))  # fmt: skip
+    for hyps in (greedy_decode(model, src, mask, BOS, EOS, max_len_a=0.0, max_len_b=5, min_len=5),
+                 beam_search(model, src, mask, BOS, EOS, beam=2, max_len_a=0.0, max_len_b=5, min_len=5)):
+        assert [len(h.tokens) for h in hyps] == [4, 4, 4]

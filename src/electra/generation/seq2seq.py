@@ -50,8 +50,10 @@ def _stepper(model: TransformerSeq2Seq, memory: torch.Tensor, src_mask: torch.Te
 
 @torch.no_grad()
 def greedy_decode(model: TransformerSeq2Seq, src: torch.Tensor, src_mask: torch.Tensor, bos_id: int, eos_id: int,
-                  max_len_a: float = 1.2, max_len_b: int = 10, use_cache: bool = True) -> list[Hypothesis]:  # fmt: skip
-    """The most probable next token at every step, until the end token or the length limit."""
+                  max_len_a: float = 1.2, max_len_b: int = 10, use_cache: bool = True,
+                  min_len: int = 1) -> list[Hypothesis]:  # fmt: skip
+    """The most probable next token at every step, until the end token or the length limit (no end token
+    before ``min_len`` tokens, the end token included)."""
     limits = max_lengths(src_mask, max_len_a, max_len_b, model.config.max_positions - 1)
     rows, length = src.shape[0], int(limits.max())
     step, _ = _stepper(model, model.encode(src, src_mask), src_mask, length + 1, use_cache)
@@ -61,7 +63,7 @@ def greedy_decode(model: TransformerSeq2Seq, src: torch.Tensor, src_mask: torch.
     alive = torch.ones(rows, dtype=torch.bool, device=src.device)
     ends = torch.full((rows,), length, device=src.device)
     for t in range(length):
-        logp = F.log_softmax(step(tokens, t).float(), dim=-1)
+        logp = _no_end_before(F.log_softmax(step(tokens, t).float(), dim=-1), t, min_len, eos_id)
         logp = _force_end(logp, t + 1 >= limits, eos_id)
         best, token = logp.max(-1)
         token = torch.where(alive, token, eos_id)
@@ -75,6 +77,13 @@ def greedy_decode(model: TransformerSeq2Seq, src: torch.Tensor, src_mask: torch.
             for r in range(rows)]  # fmt: skip
 
 
+def _no_end_before(logp: torch.Tensor, t: int, min_len: int, eos_id: int) -> torch.Tensor:
+    """``logp`` with the end token at -inf while the output (``t + 1`` tokens with it) would be too short."""
+    if t + 1 >= min_len:
+        return logp
+    return logp.index_fill(-1, torch.tensor([eos_id], device=logp.device), float("-inf"))
+
+
 def _force_end(logp: torch.Tensor, rows: torch.Tensor, eos_id: int) -> torch.Tensor:
     """``logp`` [B, ..., V] with every token but the end token at -inf in rows ``rows`` [B] (their length
     limit is reached); the end token keeps its log-probability, which the score counts."""
@@ -86,9 +95,10 @@ def _force_end(logp: torch.Tensor, rows: torch.Tensor, eos_id: int) -> torch.Ten
 @torch.no_grad()
 def beam_search(model: TransformerSeq2Seq, src: torch.Tensor, src_mask: torch.Tensor, bos_id: int, eos_id: int,
                 beam: int = 4, length_penalty: float = 1.0, max_len_a: float = 1.2, max_len_b: int = 10,
-                use_cache: bool = True) -> list[Hypothesis]:  # fmt: skip
+                use_cache: bool = True, min_len: int = 1) -> list[Hypothesis]:  # fmt: skip
     """The best of each source's ``beam`` finished hypotheses (see the module docstring), batched: all
-    sources' beams decode together, ``[sources * beam]`` rows of static shape."""
+    sources' beams decode together, ``[sources * beam]`` rows of static shape. No hypothesis ends before
+    ``min_len`` tokens (fairseq's ``--min-len``; the end token included)."""
     batch, k = src.shape[0], beam
     limits = max_lengths(src_mask, max_len_a, max_len_b, model.config.max_positions - 1)
     length = int(limits.max())
@@ -105,7 +115,7 @@ def beam_search(model: TransformerSeq2Seq, src: torch.Tensor, src_mask: torch.Te
     base = (torch.arange(batch, device=src.device) * k)[:, None]
     for t in range(length):
         logp = F.log_softmax(step(tokens, t).float(), dim=-1).view(batch, k, -1)
-        logp = _force_end(logp, t + 1 >= limits, eos_id)
+        logp = _force_end(_no_end_before(logp, t, min_len, eos_id), t + 1 >= limits, eos_id)
         vocab = logp.shape[-1]
         cand_scores, cand = (scores[..., None] + logp).view(batch, -1).topk(2 * k, dim=-1)
         origin, token = cand // vocab, cand % vocab
