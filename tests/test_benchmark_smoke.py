@@ -19,3 +19,15 @@ def test_benchmark_smoke_mode_runs_both_steps():
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| smoke |")]
     assert [r.split("|")[2].strip() for r in rows] == ["ours", "peer"], proc.stdout
+
+
+def test_seq2seq_benchmark_smoke_mode_runs_both_models():
+    """The translation benchmark on tiny shapes: ours and Marian of the same (trainable) size both train and
+    beam-search."""
+    script = SCRIPT.parent / "seq2seq.py"
+    proc = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [ln.split("|") for ln in proc.stdout.splitlines() if ln.startswith("| smoke |")]
+    assert [r[2].strip() for r in rows] == ["ours", "peer"] and rows[0][3] == rows[1][3], proc.stdout
+    assert "ours / peer: training" in proc.stdout
