@@ -49,7 +49,7 @@ def test_a_tiny_model_learns_to_reverse(reverser):
     tmp, out, last = reverser
     loaded = run_mod.load_translator(out, "cpu")
     pairs = [tuple(line.split("\t")) for line in (tmp / "dev.tsv").read_text().splitlines()]
-    hyps = run_mod.translate(loaded.model, loaded.tokenizer, [s for s, _ in pairs], beam=4)
+    hyps = run_mod.translate(loaded.model, loaded.vocab, [s for s, _ in pairs], beam=4)
     exact = sum(h == r for h, (_, r) in zip(hyps, pairs)) / len(pairs)
     assert exact >= 0.95, exact
     assert last["eval_bleu"] > 90 and last["nll"] < last["loss"]  # label smoothing: loss above the plain NLL
@@ -130,6 +130,23 @@ def test_translate_keeps_order_and_empty_lines_and_warns_about_cut_sources(rever
     _, out, _ = reverser
     loaded = run_mod.load_translator(out, "cpu")
     long = " ".join(["w1"] * 300)  # beyond the 256 positions
-    got = run_mod.translate(loaded.model, loaded.tokenizer, ["w1 w2 w3 w4 w5 w6", "", "w7 w8", long], beam=2)
+    got = run_mod.translate(loaded.model, loaded.vocab, ["w1 w2 w3 w4 w5 w6", "", "w7 w8", long], beam=2)
     assert got[:3] == ["w6 w5 w4 w3 w2 w1", "", "w8 w7"]
     assert "1 sentence(s) longer than" in capsys.readouterr().err
+
+
+def test_separate_vocabularies_train_save_and_translate(tmp_path):
+    """data.joint_vocabulary false: one tokenizer per side, separate tables, both saved and used."""
+    _pairs(tmp_path / "train.tsv", 200, 0)
+    _pairs(tmp_path / "dev.tsv", 10, 1)
+    out = tmp_path / "run"
+    extra = ["--data.joint_vocabulary", "false", "--model.shared_embeddings", "false", "--train.save_every", "2"]
+    train(_config(tmp_path, out, 2, *extra), progress=False)
+    ckpt_dir = out / "checkpoint-0000002"
+    assert (ckpt_dir / "tokenizer.json").is_file() and (ckpt_dir / "target_tokenizer.json").is_file()
+    loaded = run_mod.load_translator(out, "cpu")
+    assert not loaded.vocab.joint and loaded.model.src_embeddings is not loaded.model.tgt_embeddings
+    assert loaded.model.config.tgt_vocab_size == loaded.vocab.target.get_vocab_size()
+    assert len(run_mod.translate(loaded.model, loaded.vocab, ["w1 w2"], beam=1)) == 1
+    with pytest.raises(ElectraError, match="data.joint_vocabulary"):
+        build_seq2seq_config("tiny", None, ["--data.joint_vocabulary", "false"])  # shared tables need one vocabulary

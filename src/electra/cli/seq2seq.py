@@ -65,7 +65,7 @@ def _cmd_translate(args: argparse.Namespace) -> None:
     else:
         lines = sys.stdin.read().splitlines()
     t = loaded.cfg.train
-    out = translate(loaded.model, loaded.tokenizer, [" ".join(x.split()) for x in lines], args.beam or t.beam,
+    out = translate(loaded.model, loaded.vocab, [" ".join(x.split()) for x in lines], args.beam or t.beam,
                     args.batch_size, t.length_penalty, t.max_len_a, t.max_len_b)  # fmt: skip
     text = "".join(o + "\n" for o in out)
     if args.output:

@@ -30,8 +30,9 @@ class ModelSection:
     max_positions: int = 256
     shared_embeddings: bool = True  # one table for source, target and output (a joint vocabulary)
 
-    def model_config(self, vocab_size: int, pad_token_id: int = 0) -> Seq2SeqConfig:
-        return Seq2SeqConfig(vocab_size=vocab_size, pad_token_id=pad_token_id, **asdict(self))
+    def model_config(self, vocab_size: int, pad_token_id: int = 0, tgt_vocab_size: int | None = None) -> Seq2SeqConfig:
+        return Seq2SeqConfig(vocab_size=vocab_size, tgt_vocab_size=tgt_vocab_size, pad_token_id=pad_token_id,
+                             **asdict(self))  # fmt: skip
 
 
 @dataclass
@@ -42,6 +43,7 @@ class DataSection:
     valid: list[str] = field(default_factory=list)  # a TSV or two files; default: the catalogue pair's dev split
     tokenizer: str | None = None  # a tokenizer.json; None: train a joint one on the training pairs
     tokenizer_kind: str = "bpe"  # or unigram
+    joint_vocabulary: bool = True  # false: one tokenizer per side (then model.shared_embeddings must be false)
     vocab_size: int = 8000
     max_length: int = 128  # sub-word tokens per side (longer training pairs are dropped and counted)
     max_ratio: float = 3.0  # longest side / shortest side, at most
@@ -99,6 +101,7 @@ class Seq2SeqTrainConfig:
             ("data.corpus", 0 < len(d.corpus) <= 2),
             ("data.valid", len(d.valid) <= 2),
             ("data.tokenizer_kind", d.tokenizer_kind in ("bpe", "unigram")),
+            ("data.joint_vocabulary", d.joint_vocabulary or (not m.shared_embeddings and not d.tokenizer)),
             ("data.vocab_size", d.vocab_size > 8),
             ("data.max_length", 2 <= d.max_length < m.max_positions),
             ("data.max_ratio", d.max_ratio >= 1),
@@ -115,7 +118,8 @@ class Seq2SeqTrainConfig:
         ], {"model.num_heads": f" (must divide model.hidden_size = {m.hidden_size})",
             "data.corpus": " (a catalogue pair, one TSV, or two line-aligned files)",
             "data.max_length": f" (must be at least 2 and below model.max_positions = {m.max_positions})",
-            "data.max_tokens": " (must hold one pair of data.max_length tokens)"})  # fmt: skip
+            "data.max_tokens": " (must hold one pair of data.max_length tokens)",
+            "data.joint_vocabulary": " (false needs model.shared_embeddings false and no data.tokenizer)"})  # fmt: skip
 
 
 PRESETS = ("tiny", "small", "base", "big")

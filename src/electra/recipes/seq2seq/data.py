@@ -56,6 +56,38 @@ def joint_tokenizer(pairs: Sequence[Pair], vocab_size: int, kind: str) -> Tokeni
 
 
 @dataclass
+class Vocabularies:
+    """The source and target tokenizers: one object for a joint vocabulary."""
+
+    source: Tokenizer
+    target: Tokenizer
+
+    @property
+    def joint(self) -> bool:
+        return self.source is self.target
+
+    @classmethod
+    def train(cls, pairs: Sequence[Pair], vocab_size: int, kind: str, joint: bool = True) -> Vocabularies:
+        """A joint tokenizer trained on both sides, or one per side (each of ``vocab_size``)."""
+        if joint:
+            tok = joint_tokenizer(pairs, vocab_size, kind)
+            return cls(tok, tok)
+        return cls(train_subword((s for s, _ in pairs), vocab_size, kind),
+                   train_subword((t for _, t in pairs), vocab_size, kind))  # fmt: skip
+
+    def files(self) -> dict[str, str]:
+        """Checkpoint files: ``tokenizer.json`` (the source's, or the joint one) and, for separate
+        vocabularies, ``target_tokenizer.json``."""
+        out = {"tokenizer.json": self.source.to_str(pretty=True)}
+        if not self.joint:
+            out[TARGET_TOKENIZER] = self.target.to_str(pretty=True)
+        return out
+
+
+TARGET_TOKENIZER = "target_tokenizer.json"
+
+
+@dataclass
 class Encoded:
     """Pairs as token ids: ``src`` ends with </s>; ``tgt`` is <s> ... </s> (input = all but the last,
     target = all but the first). ``dropped``: pairs the length filter left out."""
@@ -72,11 +104,11 @@ class Encoded:
         return [(len(s), len(t) - 1) for s, t in zip(self.src, self.tgt)]
 
 
-def encode_pairs(tok: Tokenizer, pairs: Sequence[Pair], max_length: int, max_ratio: float | None) -> Encoded:
+def encode_pairs(vocab: Vocabularies, pairs: Sequence[Pair], max_length: int, max_ratio: float | None) -> Encoded:
     """Token ids of ``pairs``; with ``max_ratio`` the training filter (:func:`length_ok`) drops pairs, else
     sides are cut to ``max_length`` tokens (evaluation keeps every pair)."""
-    src_ids = [e.ids for e in tok.encode_batch([s for s, _ in pairs])]
-    tgt_ids = [e.ids for e in tok.encode_batch([t for _, t in pairs])]
+    src_ids = [e.ids for e in vocab.source.encode_batch([s for s, _ in pairs])]
+    tgt_ids = [e.ids for e in vocab.target.encode_batch([t for _, t in pairs])]
     out = Encoded()
     for s, t in zip(src_ids, tgt_ids):
         if max_ratio is not None and not length_ok(len(s) + 1, len(t) + 1, max_length, max_ratio):

@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 import yaml
-from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from electra.core import checkpoint as ckpt
@@ -26,7 +25,7 @@ from electra.core.errors import ElectraError
 from electra.core.lock import run_lock
 from electra.core.runtime import autocast, hardware, resolve_device, set_rng_state
 from electra.data.parallel import Pair
-from electra.data.tokenizer import load_tokenizer, tokenizer_files
+from electra.data.tokenizer import load_tokenizer
 from electra.generation.seq2seq import beam_search, greedy_decode
 from electra.models import TransformerSeq2Seq, load_checkpoint
 from electra.objectives.translation import label_smoothed_nll
@@ -71,8 +70,9 @@ def score(hypotheses: list[str], references: list[str]) -> Scores:
 
 
 @torch.no_grad()
-def translate(model: TransformerSeq2Seq, tok: Tokenizer, sentences: list[str], beam: int = 4, batch_size: int = 32,
-              length_penalty: float = 1.0, max_len_a: float = 1.2, max_len_b: int = 10) -> list[str]:  # fmt: skip
+def translate(model: TransformerSeq2Seq, vocab: D.Vocabularies, sentences: list[str], beam: int = 4,
+              batch_size: int = 32, length_penalty: float = 1.0, max_len_a: float = 1.2,
+              max_len_b: int = 10) -> list[str]:  # fmt: skip
     """Detokenised translations of ``sentences`` (greedy for ``beam`` 1), in order. Sentences are batched by
     length; an empty one translates to ""; sources longer than the model's positions are cut to fit, with a
     warning on standard error saying how many."""
@@ -80,8 +80,8 @@ def translate(model: TransformerSeq2Seq, tok: Tokenizer, sentences: list[str], b
     model.eval()
     device = next(model.parameters()).device
     limit = model.config.max_positions - 1
-    enc = D.encode_pairs(tok, [(s, "") for s in sentences], limit, None)
-    cut = sum(len(e.ids) >= limit for e in tok.encode_batch(sentences))
+    enc = D.encode_pairs(vocab, [(s, "") for s in sentences], limit, None)
+    cut = sum(len(e.ids) >= limit for e in vocab.source.encode_batch(sentences))
     if cut:
         tqdm.write(f"electra: warning: {cut} sentence(s) longer than {limit - 1} tokens were cut to fit the model",
                    file=sys.stderr)  # fmt: skip
@@ -96,12 +96,12 @@ def translate(model: TransformerSeq2Seq, tok: Tokenizer, sentences: list[str], b
         else:
             hyps = beam_search(model, src, mask, D.BOS, D.EOS, beam, length_penalty, max_len_a, max_len_b)
         for row, hyp in zip(rows, hyps):
-            out[row] = tok.decode(hyp.tokens)
+            out[row] = vocab.target.decode(hyp.tokens)
     model.train(was_training)
     return out
 
 
-def _evaluate(model: TransformerSeq2Seq, tok: Tokenizer, valid: D.Encoded, valid_text: list[Pair],
+def _evaluate(model: TransformerSeq2Seq, vocab: D.Vocabularies, valid: D.Encoded, valid_text: list[Pair],
               cfg: Seq2SeqTrainConfig, device: torch.device) -> dict[str, float]:  # fmt: skip
     """Dev loss / NLL over every dev pair (no dropout) and BLEU / chrF of ``train.eval_sentences`` of them."""
     t = cfg.train
@@ -117,7 +117,7 @@ def _evaluate(model: TransformerSeq2Seq, tok: Tokenizer, valid: D.Encoded, valid
             sums = {k: sums[k] + float(out[k]) * n for k in sums}
             count += n
     sample = valid_text[: t.eval_sentences]
-    hyps = translate(model, tok, [s for s, _ in sample], t.beam, 32, t.length_penalty, t.max_len_a, t.max_len_b)
+    hyps = translate(model, vocab, [s for s, _ in sample], t.beam, 32, t.length_penalty, t.max_len_a, t.max_len_b)
     scores = score(hyps, [r for _, r in sample])
     model.train(was_training)
     return {"eval_loss": sums["loss"] / count, "eval_nll": sums["nll"] / count, "eval_bleu": scores.bleu,
@@ -161,29 +161,46 @@ def _prepare(cfg: Seq2SeqTrainConfig, latest: Path | None, progress: bool):
     sources = D.pair_sources(d.corpus)
     train_text = D.read_split(sources["train"], "training pairs")
     if latest is not None:
-        tok = load_tokenizer(latest / "tokenizer.json")
+        vocab = load_vocabularies(latest)
     elif d.tokenizer:
         tok = D.check_translation_tokenizer(load_tokenizer(Path(d.tokenizer)), d.tokenizer)
+        vocab = D.Vocabularies(tok, tok)
     else:
-        tok = D.joint_tokenizer(train_text, d.vocab_size, d.tokenizer_kind)
-    train_data = D.encode_pairs(tok, train_text, d.max_length, d.max_ratio)
+        vocab = D.Vocabularies.train(train_text, d.vocab_size, d.tokenizer_kind, d.joint_vocabulary)
+    train_data = D.encode_pairs(vocab, train_text, d.max_length, d.max_ratio)
     valid_paths = [Path(p) for p in d.valid] or sources.get("dev")
     valid_text = D.read_split(valid_paths, "validation pairs") if valid_paths else []
-    valid = D.encode_pairs(tok, valid_text, cfg.model.max_positions - 1, None) if valid_text else None
+    valid = D.encode_pairs(vocab, valid_text, cfg.model.max_positions - 1, None) if valid_text else None
     if progress:
         tqdm.write(f"electra: {len(train_data):,} training pairs ({train_data.dropped:,} longer than "
                    f"{d.max_length} tokens or a {d.max_ratio:g}:1 ratio left out), {len(valid_text):,} dev pairs, "
-                   f"vocabulary {tok.get_vocab_size():,}")  # fmt: skip
-    return tok, train_data, valid, valid_text
+                   f"vocabulary {_sizes(vocab)}")  # fmt: skip
+    return vocab, train_data, valid, valid_text
+
+
+def _sizes(vocab: D.Vocabularies) -> str:
+    if vocab.joint:
+        return f"{vocab.source.get_vocab_size():,} (joint)"
+    return f"{vocab.source.get_vocab_size():,} source, {vocab.target.get_vocab_size():,} target"
+
+
+def load_vocabularies(checkpoint: Path) -> D.Vocabularies:
+    """A checkpoint's tokenizers: ``tokenizer.json`` and, for separate vocabularies, the target's."""
+    source = D.check_translation_tokenizer(load_tokenizer(checkpoint / "tokenizer.json"), str(checkpoint))
+    target_file = checkpoint / D.TARGET_TOKENIZER
+    if not target_file.is_file():
+        return D.Vocabularies(source, source)
+    return D.Vocabularies(source, D.check_translation_tokenizer(load_tokenizer(target_file), str(target_file)))
 
 
 def _train(cfg: Seq2SeqTrainConfig, resume: bool, progress: bool) -> dict[str, float]:
     t = cfg.train
     latest, state = _starting_point(cfg, resume)
     device = resolve_device(t.device, "train.device")
-    tok, train_data, valid, valid_text = _prepare(cfg, latest, progress)
+    vocab, train_data, valid, valid_text = _prepare(cfg, latest, progress)
     torch.manual_seed(t.seed)
-    model = TransformerSeq2Seq(cfg.model.model_config(tok.get_vocab_size(), D.PAD))
+    tgt_size = None if vocab.joint else vocab.target.get_vocab_size()
+    model = TransformerSeq2Seq(cfg.model.model_config(vocab.source.get_vocab_size(), D.PAD, tgt_size))
     if latest is not None:
         ckpt.load_weights(model, latest)
     model.to(device)
@@ -202,7 +219,7 @@ def _train(cfg: Seq2SeqTrainConfig, resume: bool, progress: bool) -> dict[str, f
     trainer = Trainer(model=model, parallel=parallel, forward=lambda m, b: translation_loss(m, b, t.label_smoothing),
                       optimizer=optimizer, schedule=lambda s: inverse_sqrt_lr(s, t.lr, t.warmup_steps),
                       total_steps=t.steps, device=device, precision=t.precision, clip_norm=t.clip_norm, dist=dist,
-                      hooks=_hooks(cfg, model, tok, valid, valid_text, device, progress),
+                      hooks=_hooks(cfg, model, vocab, valid, valid_text, device, progress),
                       batches_per_epoch=len(D.token_budget_batches(train_data.lengths, cfg.data.max_tokens, t.seed)),
                       step=int(state["step"]) if state else 0)  # fmt: skip
     if state is not None:
@@ -218,7 +235,7 @@ def _train(cfg: Seq2SeqTrainConfig, resume: bool, progress: bool) -> dict[str, f
     return last
 
 
-def _hooks(cfg: Seq2SeqTrainConfig, model: TransformerSeq2Seq, tok: Tokenizer, valid: D.Encoded | None,
+def _hooks(cfg: Seq2SeqTrainConfig, model: TransformerSeq2Seq, vocab: D.Vocabularies, valid: D.Encoded | None,
            valid_text: list[Pair], device: torch.device, progress: bool) -> list:  # fmt: skip
     t = cfg.train
     out = Path(t.output_dir)
@@ -226,7 +243,7 @@ def _hooks(cfg: Seq2SeqTrainConfig, model: TransformerSeq2Seq, tok: Tokenizer, v
     meta = {**model.checkpoint_config(), "kind": "seq2seq"}
 
     def save(trainer: Trainer) -> Path | None:
-        return save_training_checkpoint(trainer, out, meta, tokenizer_files(tok), cfg.to_dict(), t.keep_checkpoints)
+        return save_training_checkpoint(trainer, out, meta, vocab.files(), cfg.to_dict(), t.keep_checkpoints)
 
     def report(trainer: Trainer, values: dict[str, float]) -> None:
         tqdm.write(f"step {trainer.step}: dev loss {values['eval_loss']:.3f}, BLEU {values['eval_bleu']:.2f}, "
@@ -237,18 +254,18 @@ def _hooks(cfg: Seq2SeqTrainConfig, model: TransformerSeq2Seq, tok: Tokenizer, v
 
     hooks: list = [Progress(logger, t.log_every, postfix, enabled=progress)]
     if valid is not None:
-        hooks.append(Evaluate(lambda tr: _evaluate(model, tok, valid, valid_text, cfg, device), logger,
+        hooks.append(Evaluate(lambda tr: _evaluate(model, vocab, valid, valid_text, cfg, device), logger,
                               every=t.save_every, report=report if progress else None))  # fmt: skip
     return [*hooks, SaveCheckpoints(save, t.save_every)]
 
 
 @dataclass
 class Loaded:
-    """A trained translation checkpoint: the model, its tokenizer and its training configuration."""
+    """A trained translation checkpoint: the model, its tokenizers and its training configuration."""
 
     path: Path
     model: TransformerSeq2Seq
-    tokenizer: Tokenizer
+    vocab: D.Vocabularies
     cfg: Seq2SeqTrainConfig
 
 
@@ -261,10 +278,11 @@ def load_translator(path: Path | str, device: str = "auto", average_last: int = 
                            "(train one with `electra seq2seq train`)")  # fmt: skip
     if loaded.tokenizer is None:
         raise ElectraError(f"{loaded.path} has no tokenizer.json")
+    vocab = load_vocabularies(loaded.path)
     if average_last > 1:
         average_checkpoints(loaded.model, ckpt.checkpoint_dirs(Path(path))[-average_last:], average_last, path)
     cfg = config_from_dict(loaded.train_config) if loaded.train_config else Seq2SeqTrainConfig()
-    return Loaded(loaded.path, loaded.model, loaded.tokenizer, cfg)
+    return Loaded(loaded.path, loaded.model, vocab, cfg)
 
 
 def average_checkpoints(model: torch.nn.Module, paths: list[Path], wanted: int, run_dir: Path | str) -> None:
@@ -288,6 +306,6 @@ def evaluate_translation(loaded: Loaded, pairs: list[Pair], beam: int | None = N
                          batch_size: int = 32) -> tuple[Scores, list[str]]:  # fmt: skip
     """BLEU / chrF of ``loaded``'s translations of ``pairs`` (the run's beam settings unless ``beam``)."""
     t = loaded.cfg.train
-    hyps = translate(loaded.model, loaded.tokenizer, [s for s, _ in pairs], beam or t.beam, batch_size,
+    hyps = translate(loaded.model, loaded.vocab, [s for s, _ in pairs], beam or t.beam, batch_size,
                      t.length_penalty, t.max_len_a, t.max_len_b)  # fmt: skip
     return score(hyps, [r for _, r in pairs]), hyps
