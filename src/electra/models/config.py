@@ -163,15 +163,11 @@ SEQ2SEQ_PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class Seq2SeqConfig:
-    """The encoder-decoder Transformer (defaults: the paper's base). ``tgt_vocab_size`` None: one vocabulary
-    for both sides; ``shared_embeddings``: one table for source, target and output (needs one vocabulary);
-    the output projection is always tied to the target table. ``norm_first``: pre-LN (with a final
-    LayerNorm on each stack) instead of the paper's post-LN; ``positions``: ``sinusoidal`` or ``learned``."""
+class Seq2SeqShape:
+    """The encoder-decoder's shape (defaults: the paper's base), vocabulary aside. ``norm_first``: pre-LN
+    (with a final LayerNorm on each stack) instead of the paper's post-LN; ``positions``: ``sinusoidal`` or
+    ``learned``; ``shared_embeddings``: one table for source, target and output (one vocabulary)."""
 
-    vocab_size: int = 32000
-    tgt_vocab_size: int | None = None
-    shared_embeddings: bool = True
     hidden_size: int = 512
     encoder_layers: int = 6
     decoder_layers: int = 6
@@ -182,6 +178,16 @@ class Seq2SeqConfig:
     norm_first: bool = False
     positions: str = "sinusoidal"
     max_positions: int = 1024
+    shared_embeddings: bool = True
+
+
+@dataclass
+class Seq2SeqConfig(Seq2SeqShape):
+    """The encoder-decoder Transformer: its shape plus the vocabularies. ``tgt_vocab_size`` None: one
+    vocabulary for both sides; the output projection is always tied to the target table."""
+
+    vocab_size: int = 32000
+    tgt_vocab_size: int | None = None
     layer_norm_eps: float = 1e-5
     pad_token_id: int = 0
 

@@ -11,24 +11,14 @@ from electra.core.config import apply, check_ranges, parse_overrides, suggest
 from electra.core.errors import ElectraError
 from electra.core.files import read_yaml
 from electra.models import Seq2SeqConfig
-from electra.models.config import SEQ2SEQ_PRESETS
+from electra.models.config import SEQ2SEQ_PRESETS, Seq2SeqShape
 
 
 @dataclass
-class ModelSection:
+class ModelSection(Seq2SeqShape):
     """The encoder-decoder's shape (defaults: the paper's base); the vocabulary comes from the tokenizer."""
 
-    hidden_size: int = 512
-    encoder_layers: int = 6
-    decoder_layers: int = 6
-    num_heads: int = 8
-    intermediate_size: int = 2048
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    norm_first: bool = False
-    positions: str = "sinusoidal"  # or learned
     max_positions: int = 256
-    shared_embeddings: bool = True  # one table for source, target and output (a joint vocabulary)
 
     def model_config(self, vocab_size: int, pad_token_id: int = 0, tgt_vocab_size: int | None = None) -> Seq2SeqConfig:
         return Seq2SeqConfig(vocab_size=vocab_size, tgt_vocab_size=tgt_vocab_size, pad_token_id=pad_token_id,
