@@ -51,13 +51,14 @@ def build_ours(shape: Shape) -> TransformerSeq2Seq:
     return TransformerSeq2Seq(Seq2SeqConfig.preset(shape.preset, shape.vocab, dropout=0.0, max_positions=256))
 
 
-def build_peer(ours: TransformerSeq2Seq) -> MarianMTModel:
-    """Marian with our shape: post-LN, GELU, sinusoidal positions, sqrt(d)-scaled tied embeddings."""
+def build_peer(ours: TransformerSeq2Seq, dropout: float = 0.0) -> MarianMTModel:
+    """Marian with our shape: post-LN, GELU, sinusoidal positions, sqrt(d)-scaled tied embeddings; ``dropout``
+    on embeddings and sub-layer outputs, as ours."""
     c = ours.config
     cfg = MarianConfig(vocab_size=c.vocab_size, d_model=c.hidden_size, encoder_layers=c.encoder_layers,
                        decoder_layers=c.decoder_layers, encoder_attention_heads=c.num_heads,
                        decoder_attention_heads=c.num_heads, encoder_ffn_dim=c.intermediate_size,
-                       decoder_ffn_dim=c.intermediate_size, activation_function="gelu", dropout=0.0,
+                       decoder_ffn_dim=c.intermediate_size, activation_function="gelu", dropout=dropout,
                        attention_dropout=0.0, activation_dropout=0.0, max_position_embeddings=c.max_positions,
                        scale_embedding=True, pad_token_id=PAD, eos_token_id=EOS, decoder_start_token_id=BOS,
                        forced_eos_token_id=None, share_encoder_decoder_embeddings=True)  # fmt: skip
