@@ -14,7 +14,18 @@ def test_presets_match_the_paper():
     assert (base.model.hidden_size, base.model.num_heads, base.data.max_seq_length) == (768, 12, 512)
     assert base.model.encoder(30528).hidden_size == 768
     assert large.objective.mask_rate == 0.25 and large.model.num_layers == 24
-    assert set(PRESETS) == {"tiny", "small", "base", "large"}
+    assert set(PRESETS) == {"tiny", "small", "base", "large", "image-tiny", "image-base"}
+
+
+def test_image_presets_derive_the_sequence_and_the_grid():
+    tiny, base = build_config("image-tiny"), build_config("image-base", None, ["--data.image_labels", "false"])
+    assert (tiny.data.max_seq_length, tiny.model.max_position_embeddings, tiny.model.grid_rows) == (197, 197, 14)
+    assert (base.data.max_seq_length, base.model.grid_cols, base.model.type_vocab_size) == (784, 28, 0)
+    assert tiny.objective.mask_schedule == "cosine" and tiny.objective.mask_token_prob == 1.0
+    with pytest.raises(ElectraError, match=r"model.grid_rows"):
+        build_config("tiny", None, ["--model.grid_rows", "4", "--model.grid_cols", "4"])
+    with pytest.raises(ElectraError, match=r"objective.mask_schedule"):
+        build_config("tiny", None, ["--objective.mask_schedule", "linear"])
 
 
 def test_overrides_take_precedence_and_are_typed(tmp_path):

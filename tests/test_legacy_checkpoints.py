@@ -66,8 +66,8 @@ def test_legacy_run_resumes_to_the_weights_the_release_reached(legacy, monkeypat
     from electra.recipes.pretrain import build
 
     as_in_0_1 = build.build_objective
-    monkeypatch.setattr(build, "build_objective", lambda model, cfg, special, vocab_size=None:
-                        as_in_0_1(model, cfg, special))  # fmt: skip
+    monkeypatch.setattr(build, "build_objective", lambda model, cfg, special, vocab_size=None,
+                        never_mask=None: as_in_0_1(model, cfg, special, never_mask=never_mask))  # fmt: skip
     assert cli_main(["pretrain", "--resume", "-o", "run", "-q"]) == 0
     reached = load_file(legacy / "run" / "checkpoint-0000004" / "model.safetensors")
     expected = load_file(FIXTURE / "run-step4-model.safetensors")

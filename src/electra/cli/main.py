@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from electra.cli import data, experiment, finetune, infer, interop, pretrain, seq2seq
+from electra.cli import data, experiment, finetune, generate, infer, interop, pretrain, seq2seq
 from electra.core.errors import ElectraError
 
 
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every ``electra`` command."""
     p = argparse.ArgumentParser(prog="electra", description="ELECTRA pretraining and Transformer models.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (data, pretrain, infer, interop, finetune, experiment, seq2seq):
+    for group in (data, pretrain, infer, generate, interop, finetune, experiment, seq2seq):
         group.register(sub)
     return p
 

@@ -112,8 +112,9 @@ def _replace_directory(new: Path, final: Path) -> None:
 
 
 @contextmanager
-def atomic_file(path: Path, newline: str | None = None) -> Iterator[IO[str]]:
-    """Yield a text file to write; when the block ends it replaces ``path`` (nothing half-written).
+def atomic_file(path: Path, newline: str | None = None, binary: bool = False) -> Iterator[IO]:
+    """Yield a text file (a binary one with ``binary``) to write; when the block ends it replaces ``path``
+    (nothing half-written).
 
     A failed write becomes an :class:`ElectraError` reading ``"could not write <path>: <reason>"``.
     """
@@ -124,7 +125,8 @@ def atomic_file(path: Path, newline: str | None = None) -> Iterator[IO[str]]:
     except OSError as e:
         raise ElectraError(f"could not write {path}: {write_failure(e)}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+        opened = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+        with opened as f:
             yield f
         os.replace(tmp, path)
     except WRITE_ERRORS as e:
@@ -139,6 +141,12 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through :func:`atomic_file`."""
     with atomic_file(path) as f:
         f.write(text)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_file`."""
+    with atomic_file(path, binary=True) as f:
+        f.write(data)
 
 
 def _umask() -> int:

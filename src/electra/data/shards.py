@@ -32,10 +32,13 @@ class TokenShards:
         self.vocab_size = int(self.manifest["vocab_size"])
         self.num_tokens = int(self.manifest.get("num_tokens", 0))
         self.dtype = np.dtype(self.manifest["dtype"])
+        # The ids the manifest names; a vocabulary without [SEP] / [CLS] (image pixels) has -1, which no token is.
         ids = self.manifest.get("special_token_ids") or {}
-        self.pad_id = int(ids.get("pad", 0))
-        self.sep_id = int(ids.get("sep", 3))
-        self.cls_id = int(ids.get("cls", 2))
+        if "pad" not in ids:
+            raise ElectraError(f"prepared data manifest {manifest_path} names no [PAD] id (special_token_ids.pad)")
+        self.pad_id = int(ids["pad"])
+        self.sep_id = int(ids.get("sep", -1))
+        self.cls_id = int(ids.get("cls", -1))
         self.files: list[Path] = []
         counts: list[int] = []
         for shard in self.manifest["shards"]:

@@ -36,6 +36,11 @@ class EncoderShape:
     layer_norm_eps: float = 1e-12
     initializer_range: float = 0.02
     norm_first: bool = False
+    # Tokens on a grid (image pixels in raster order): 2-D positions, row + column tables (nn.GridEmbeddings);
+    # the first max_position_embeddings - grid_rows * grid_cols tokens (a class token) have their own.
+    # 0: the text encoder's 1-D positions.
+    grid_rows: int = 0
+    grid_cols: int = 0
 
 
 @dataclass
@@ -45,8 +50,25 @@ class EncoderConfig(EncoderShape):
     vocab_size: int = 30522
     pad_token_id: int = 0
 
+    def __post_init__(self) -> None:
+        if self.grid_rows or self.grid_cols:
+            if self.grid_rows <= 0 or self.grid_cols <= 0:
+                raise ValueError(f"grid_rows and grid_cols must both be positive, got {self.grid_rows} x "
+                                 f"{self.grid_cols}")  # fmt: skip
+            if self.max_position_embeddings < self.grid_rows * self.grid_cols:
+                raise ValueError(f"max_position_embeddings {self.max_position_embeddings} is less than the grid's "
+                                 f"{self.grid_rows} x {self.grid_cols} cells")  # fmt: skip
+
+    @property
+    def grid_prefix(self) -> int:
+        """Tokens before the grid (a class token) in a grid model's sequences; 0 for a text model."""
+        return self.max_position_embeddings - self.grid_rows * self.grid_cols if self.grid_rows else 0
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.grid_rows:  # a text model's config.json reads as before grids existed
+            del out["grid_rows"], out["grid_cols"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EncoderConfig:
@@ -82,6 +104,8 @@ class ElectraConfig:
         if self.embedding_sharing not in EMBEDDING_SHARING:
             raise ValueError(f"unknown embedding_sharing {self.embedding_sharing!r}; "
                              f"expected one of {', '.join(EMBEDDING_SHARING)}")  # fmt: skip
+        if self.embedding_sharing == "gdes" and self.discriminator.grid_rows:
+            raise ValueError("embedding_sharing gdes is for 1-D positions; a grid model shares tied or separate")
 
     @property
     def generator(self) -> EncoderConfig:

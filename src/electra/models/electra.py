@@ -60,9 +60,11 @@ class MaskedLM(_EncoderWithHead):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         positions: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Vocabulary logits; only at ``positions`` [B, N] when given ([B, N, V]), else everywhere."""
-        hidden = self.encoder(input_ids, attention_mask, token_type_ids)
+        """Vocabulary logits; only at ``positions`` [B, N] when given ([B, N, V]), else everywhere.
+        ``position_ids`` [B, L]: where each token sits (default 0..L-1), as :class:`TransformerEncoder` takes."""
+        hidden = self.encoder(input_ids, attention_mask, token_type_ids, position_ids)
         if positions is not None:
             hidden = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
         return self.head(hidden, self.encoder.embeddings.word_table())
@@ -91,9 +93,10 @@ class Discriminator(_EncoderWithHead):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits [B, L]: > 0 means "this token was replaced"."""
-        return self.head(self.encoder(input_ids, attention_mask, token_type_ids))
+        return self.head(self.encoder(input_ids, attention_mask, token_type_ids, position_ids))
 
 
 def pair_encoders(config: ElectraConfig, main_class: type[_EncoderWithHead]) -> tuple[_EncoderWithHead, MaskedLM]:

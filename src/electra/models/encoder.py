@@ -8,11 +8,16 @@ import torch
 from torch import nn
 
 from electra.models.config import EncoderConfig
-from electra.nn import Embeddings, TransformerLayer, init_bert_weights, padding_to_attn_mask
+from electra.nn import Embeddings, GridEmbeddings, TransformerLayer, init_bert_weights, padding_to_attn_mask
 
 
 def build_embeddings(config: EncoderConfig) -> Embeddings:
-    """Embeddings module for ``config`` (shared between generator and discriminator in ELECTRA)."""
+    """Embeddings module for ``config`` (shared between generator and discriminator in ELECTRA): 1-D positions,
+    or 2-D ones for a grid (``config.grid_rows``)."""
+    if config.grid_rows:
+        return GridEmbeddings(config.vocab_size, config.embedding_size, config.grid_rows, config.grid_cols,
+                              config.grid_prefix, config.type_vocab_size, config.layer_norm_eps, config.dropout,
+                              config.pad_token_id)  # fmt: skip
     return Embeddings(
         config.vocab_size,
         config.embedding_size,
@@ -63,9 +68,11 @@ class TransformerEncoder(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Encode ``input_ids`` [B, L]; ``attention_mask`` [B, L] is True (or 1) at real tokens."""
-        x = self.embeddings(input_ids, token_type_ids)
+        """Encode ``input_ids`` [B, L]; ``attention_mask`` [B, L] is True (or 1) at real tokens (None: all are);
+        ``token_type_ids`` default to 0 (ignored without a token-type table), ``position_ids`` to 0..L-1."""
+        x = self.embeddings(input_ids, token_type_ids, position_ids=position_ids)
         if self.projection is not None:
             x = self.projection(x)
         mask = padding_to_attn_mask(attention_mask)

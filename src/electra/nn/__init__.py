@@ -1,13 +1,20 @@
 """Transformer building blocks shared by every model in the package."""
 
 from electra.nn.attention import KVCache, MultiHeadAttention, causal_mask, padding_to_attn_mask
-from electra.nn.embeddings import Embeddings, GradientDisentangledEmbeddings, TokenEmbeddings, sinusoidal_table
+from electra.nn.embeddings import (
+    Embeddings,
+    GradientDisentangledEmbeddings,
+    GridEmbeddings,
+    TokenEmbeddings,
+    sinusoidal_table,
+)
 from electra.nn.init import init_bert_weights
 from electra.nn.layers import FeedForward, TransformerLayer
 
 __all__ = [
     "Embeddings",
     "GradientDisentangledEmbeddings",
+    "GridEmbeddings",
     "FeedForward",
     "KVCache",
     "MultiHeadAttention",

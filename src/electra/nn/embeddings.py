@@ -50,17 +50,26 @@ class Embeddings(nn.Module):
         per-row ``offset`` [B]). A tensor offset (step-by-step decoding, CUDA graphs) is not range-checked."""
         return position_rows(self.position_embeddings.weight, length, offset)
 
+    def num_positions(self) -> int:
+        """How many positions the module embeds (the longest sequence it takes)."""
+        return self.position_embeddings.num_embeddings
+
+    def positions_at(self, position_ids: torch.Tensor) -> torch.Tensor:
+        """Position embeddings of explicit positions ``position_ids`` [..., L] ([..., L, E])."""
+        return self.position_embeddings(position_ids)
+
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                position_offset: torch.Tensor | int = 0) -> torch.Tensor:  # fmt: skip
+                position_offset: torch.Tensor | int = 0,
+                position_ids: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Embed ``input_ids`` [B, L] (token types default to 0) at positions from ``position_offset``
-        (an int, a 0-d tensor, or one per row [B]: decoding step by step)."""
+        (an int, a 0-d tensor, or one per row [B]: decoding step by step), or at ``position_ids`` [B, L]."""
         length = input_ids.shape[1]
-        if isinstance(position_offset, int) and length + position_offset > self.position_embeddings.num_embeddings:
+        if isinstance(position_offset, int) and length + position_offset > self.num_positions():
             raise ValueError(
-                f"sequence length {length + position_offset} exceeds max_position_embeddings "
-                f"{self.position_embeddings.num_embeddings}"
+                f"sequence length {length + position_offset} exceeds max_position_embeddings {self.num_positions()}"
             )
-        x = self.word_embeddings(input_ids) + self.positions(length, position_offset)
+        where = self.positions(length, position_offset) if position_ids is None else self.positions_at(position_ids)
+        x = self.word_embeddings(input_ids) + where
         if self.token_type_embeddings is not None:
             if token_type_ids is None:
                 x = x + self.token_type_embeddings.weight[0]
@@ -102,8 +111,10 @@ class GradientDisentangledEmbeddings(Embeddings):
         return self.base[0].word_embeddings.weight.detach() + self.word_embeddings.weight
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                position_offset: int = 0) -> torch.Tensor:  # fmt: skip
+                position_offset: int = 0, position_ids: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Embed ``input_ids`` [B, L] with the effective tables (token types default to 0)."""
+        if position_ids is not None:
+            raise ValueError("gradient-disentangled embeddings take positions 0..L-1 only (no position_ids)")
         length = input_ids.shape[1] + position_offset
         if length > self.position_embeddings.num_embeddings:
             raise ValueError(
@@ -131,6 +142,41 @@ class GradientDisentangledEmbeddings(Embeddings):
                 getattr(out, name).weight.copy_(weight)
             out.layer_norm.load_state_dict(self.layer_norm.state_dict())
         return out.to(word.weight.device)
+
+
+class GridEmbeddings(Embeddings):
+    """:class:`Embeddings` for tokens laid out on a ``rows`` x ``cols`` grid (image pixels in raster order):
+    the position of grid cell ``(r, c)`` is ``row[r] + col[c]``, two learned tables, so neighbours above and
+    below share a column vector as neighbours left and right share a row vector. The first ``prefix`` tokens
+    of a sequence (e.g. a class token) are not on the grid and have learned vectors of their own.
+
+    Sequences hold ``prefix + rows * cols`` tokens; flat position ``p`` is prefix token ``p`` for ``p < prefix``,
+    else grid cell ``divmod(p - prefix, cols)``. No token types unless ``type_vocab_size`` says so."""
+
+    def __init__(self, vocab_size: int, embedding_size: int, rows: int, cols: int, prefix: int = 0,
+                 type_vocab_size: int = 0, layer_norm_eps: float = 1e-12, dropout: float = 0.1,
+                 pad_token_id: int = 0):  # fmt: skip
+        super().__init__(vocab_size, embedding_size, prefix, type_vocab_size, layer_norm_eps, dropout, pad_token_id)
+        self.rows, self.cols, self.prefix = rows, cols, prefix
+        self.row_embeddings = nn.Embedding(rows, embedding_size)
+        self.col_embeddings = nn.Embedding(cols, embedding_size)
+
+    def num_positions(self) -> int:
+        return self.prefix + self.rows * self.cols
+
+    def positions_at(self, position_ids: torch.Tensor) -> torch.Tensor:
+        cell = (position_ids - self.prefix).clamp_min(0)
+        grid = self.row_embeddings(cell // self.cols) + self.col_embeddings(cell % self.cols)
+        if not self.prefix:
+            return grid
+        own = self.position_embeddings(position_ids.clamp_max(self.prefix - 1))
+        return torch.where((position_ids < self.prefix)[..., None], own, grid)
+
+    def positions(self, length: int, offset: torch.Tensor | int = 0) -> torch.Tensor:
+        if isinstance(offset, int):
+            return self.positions_at(torch.arange(offset, offset + length, device=self.row_embeddings.weight.device))
+        index = torch.arange(length, device=offset.device) + (offset[..., None] if offset.dim() else offset)
+        return self.positions_at(index)
 
 
 def sinusoidal_table(max_positions: int, dim: int) -> torch.Tensor:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 KINDS = ("electra", "mlm", "replace-mlm", "all-tokens-mlm")
 DISC_POSITIONS = ("all", "masked")
 GENERATOR_TRAINING = ("mle", "adversarial")
+MASK_SCHEDULES = ("fixed", "cosine")
 
 
 @dataclass
@@ -17,7 +18,9 @@ class ObjectiveConfig:
 
     ``disc_positions: masked`` is the paper's *ELECTRA 15%* (the discriminator's loss only at the masked
     positions); ``generator_training: adversarial`` trains the generator to fool the discriminator
-    (REINFORCE, the paper's appendix F) instead of by maximum likelihood.
+    (REINFORCE, the paper's appendix F) instead of by maximum likelihood. ``mask_schedule: cosine`` draws each
+    sequence's masked share from MaskGIT's cosine schedule (from a few tokens to all) instead of ``mask_rate``:
+    a pair trained so fills in from any amount of context, which generation needs.
     """
 
     kind: str = "electra"
@@ -29,3 +32,4 @@ class ObjectiveConfig:
     temperature: float = 1.0
     disc_positions: str = "all"
     generator_training: str = "mle"
+    mask_schedule: str = "fixed"

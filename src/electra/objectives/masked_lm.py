@@ -14,7 +14,7 @@ from torch import nn
 
 from electra.models import MaskedLM
 from electra.objectives.config import ObjectiveConfig
-from electra.tokens.masking import MaskedBatch, mask_tokens
+from electra.tokens.masking import MaskedBatch, cosine_mask_rates, mask_tokens
 from electra.tokens.sampling import gumbel_sample
 
 
@@ -54,17 +54,14 @@ class MaskingObjective(nn.Module):
         return logits.masked_fill(padding, float("-inf"))
 
     def mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> MaskedBatch:
+        """Select and corrupt positions: ``mask_rate`` of each sequence, or with ``mask_schedule: cosine`` a share
+        drawn per sequence (the slots then span the whole sequence, their weights marking the used ones)."""
         c = self.config
-        return mask_tokens(
-            input_ids,
-            attention_mask,
-            self.special_ids,
-            self.mask_id,
-            c.mask_rate,
-            c.mask_token_prob,
-            c.random_token_prob,
-            self.vocab_size,
-        )
+        rate, slots = c.mask_rate, None
+        if c.mask_schedule == "cosine":
+            rate, slots = cosine_mask_rates(input_ids.shape[0], input_ids.device), input_ids.shape[1]
+        return mask_tokens(input_ids, attention_mask, self.special_ids, self.mask_id, rate, c.mask_token_prob,
+                           c.random_token_prob, self.vocab_size, num_slots=slots)  # fmt: skip
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -10,6 +11,21 @@ import torch
 def num_mask_slots(seq_length: int, mask_rate: float) -> int:
     """N of the official recipe: ``int((mask_rate + 0.005) * L)`` (19 for L=128 at 15%, 79 for 512)."""
     return max(1, int((mask_rate + 0.005) * seq_length))
+
+
+def cosine_mask_rates(batch: int, device: torch.device | str = "cpu",
+                      generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+    """MaskGIT's training schedule (Chang et al., 2022): per sequence the masked share ``cos(pi/2 * u)`` for
+    ``u ~ U[0, 1)`` [B], so that every amount of context, down to none, is seen in training."""
+    u = torch.rand(batch, device=device, generator=generator)
+    return torch.cos(0.5 * math.pi * u)
+
+
+def cosine_masked_count(step: torch.Tensor | int, steps: int, total: torch.Tensor) -> torch.Tensor:
+    """Tokens still masked after refinement step ``step`` (1..``steps``) of ``total`` [B] editable ones, by the
+    same schedule: ``floor(total * cos(pi/2 * step / steps))``, which reaches 0 at the last step."""
+    share = math.cos(0.5 * math.pi * float(step) / steps)
+    return torch.floor(total.float() * share + 1e-6).long().clamp(0)
 
 
 @dataclass
@@ -37,7 +53,7 @@ def mask_tokens(
     attention_mask: torch.Tensor,
     special_ids: torch.Tensor,
     mask_id: int,
-    mask_rate: float = 0.15,
+    mask_rate: float | torch.Tensor = 0.15,
     mask_token_prob: float = 0.85,
     random_token_prob: float = 0.0,
     vocab_size: int | None = None,
@@ -50,8 +66,13 @@ def mask_tokens(
     replacement among candidates (never special tokens or padding). Of those, ``mask_token_prob``
     become ``mask_id``, ``random_token_prob`` a uniformly random non-special token (BERT's 10%),
     and the rest keep their token. ELECTRA: 0.85 / 0.0; BERT: 0.8 / 0.1.
+
+    ``mask_rate`` may be one rate per sequence [B] (a schedule, :func:`cosine_mask_rates`); then
+    ``num_slots`` must be given (the batch's maximum: the sequence length for a schedule reaching 1).
     """
     batch, length = input_ids.shape
+    if num_slots is None and isinstance(mask_rate, torch.Tensor):
+        raise ValueError("per-sequence mask rates need num_slots")
     n = num_slots if num_slots is not None else num_mask_slots(length, mask_rate)
     n = min(n, length)
     device = input_ids.device

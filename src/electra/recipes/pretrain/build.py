@@ -42,10 +42,13 @@ def objective_kind(model_class: type[PretrainedModel], model_config: dict | None
 
 
 def build_objective(model: PretrainedModel, cfg: PretrainConfig, special_ids: dict[str, int],
-                    vocab_size: int | None = None) -> MaskingObjective:  # fmt: skip
-    """Wrap ``model`` in its pretraining objective; masking never touches CLS, SEP, MASK or PAD.
-    ``vocab_size`` is the tokenizer's: ids of the table's padding beyond it are never predicted or drawn."""
-    never_mask = [special_ids["cls"], special_ids["sep"], special_ids["mask"], special_ids["pad"]]
+                    vocab_size: int | None = None,
+                    never_mask: list[int] | None = None) -> MaskingObjective:  # fmt: skip
+    """Wrap ``model`` in its pretraining objective; masking never touches ``never_mask`` (default: CLS, SEP, MASK
+    and PAD of ``special_ids``; images pass their own). ``vocab_size`` is the tokenizer's: ids of the table's
+    padding beyond it are never predicted or drawn."""
+    if never_mask is None:
+        never_mask = [special_ids["cls"], special_ids["sep"], special_ids["mask"], special_ids["pad"]]
     mask_id = special_ids["mask"]
     if isinstance(model, Electra):
         return ReplacedTokenDetection(model.generator, model.discriminator, never_mask, mask_id, cfg.objective,

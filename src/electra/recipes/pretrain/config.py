@@ -15,7 +15,7 @@ from electra.core.config import apply, check_ranges, parse_overrides, suggest
 from electra.core.errors import ElectraError
 from electra.core.files import read_yaml
 from electra.models.config import EMBEDDING_SHARING, EncoderConfig, EncoderShape
-from electra.objectives.config import DISC_POSITIONS, GENERATOR_TRAINING, KINDS, ObjectiveConfig
+from electra.objectives.config import DISC_POSITIONS, GENERATOR_TRAINING, KINDS, MASK_SCHEDULES, ObjectiveConfig
 
 
 @dataclass
@@ -54,6 +54,14 @@ class DataSection:
     # training, or separate text (files, dirs or catalogue names) prepared with the run's tokenizer.
     eval_fraction: float = 0.0
     eval_corpus: list[str] = field(default_factory=list)
+    # Images instead of text (modality image): the corpus is one image source (a catalogue image set such as
+    # fashion-mnist, a folder of PNG / JPEG files, a .npy / .npz file), resized to image_size x image_size and
+    # quantised to image_levels grey levels; image_labels puts a class token first (class-conditional).
+    # The sequence length and the model's 2-D positions follow from these (data.max_seq_length is derived).
+    modality: str = "text"
+    image_size: int = 14
+    image_levels: int = 16
+    image_labels: bool = True
 
 
 @dataclass
@@ -122,10 +130,15 @@ class PretrainConfig:
             ("objective.generator_training", o.generator_training in GENERATOR_TRAINING
              and (o.generator_training == "mle" or o.kind == "electra")),
             ("objective.mask_rate", 0 < o.mask_rate < 1),
+            ("objective.mask_schedule", o.mask_schedule in MASK_SCHEDULES),
             ("objective.mask_token_prob", 0 <= o.mask_token_prob <= 1),
             ("objective.random_token_prob", 0 <= o.random_token_prob <= 1 - o.mask_token_prob + 1e-9),
             ("objective.temperature", o.temperature > 0),
-            ("data.corpus", len(d.corpus) > 0),
+            ("data.corpus", len(d.corpus) > 0 and (d.modality == "text" or len(d.corpus) == 1)),
+            ("data.modality", d.modality in MODALITIES),
+            ("data.image_size", 4 <= d.image_size <= 64),
+            ("data.image_levels", 2 <= d.image_levels <= 256),
+            ("model.grid_rows", (m.grid_rows == 0) == (d.modality == "text")),
             ("data.vocab_size", d.vocab_size >= 10),
             ("data.max_seq_length", 8 <= d.max_seq_length <= m.max_position_embeddings),
             ("data.short_seq_prob", 0 <= d.short_seq_prob <= 1),
@@ -185,12 +198,31 @@ def _range_hints(cfg: PretrainConfig) -> dict[str, str]:
         "objective.generator_training": " (expected mle or adversarial; adversarial only with objective.kind "
         "electra)",
         "train.precision": " (expected auto, bf16 or fp32)",
+        "objective.mask_schedule": f" (expected one of {', '.join(MASK_SCHEDULES)})",
         "model.generator_multiplier": " (expected in (0, 1])",
         "data.eval_fraction": " (expected in [0, 1), and not together with data.eval_corpus)",
+        "data.corpus": " (expected at least one source; exactly one for data.modality image)",
+        "data.modality": f" (expected one of {', '.join(MODALITIES)})",
+        "model.grid_rows": " (2-D positions are for data.modality image, which sets them itself)",
     }
 
 
-PRESETS = ("tiny", "small", "base", "large")
+MODALITIES = ("text", "image")
+
+
+def derive_image_shape(cfg: PretrainConfig) -> None:
+    """For ``data.modality image``: the sequence length, the positions and the grid follow from the image size and
+    whether there is a class token (no token types)."""
+    d, m = cfg.data, cfg.model
+    if d.modality != "image":
+        return
+    d.max_seq_length = d.image_size * d.image_size + (1 if d.image_labels else 0)
+    m.max_position_embeddings = d.max_seq_length
+    m.grid_rows = m.grid_cols = d.image_size
+    m.type_vocab_size = 0
+
+
+PRESETS = ("tiny", "small", "base", "large", "image-tiny", "image-base")
 
 
 def preset_path(name: str) -> Path:
@@ -212,6 +244,7 @@ def build_config(
         explicit |= apply(cfg, read_yaml(Path(config_file)), str(config_file))
     if overrides:
         explicit |= apply(cfg, parse_overrides(overrides), "command line")
+    derive_image_shape(cfg)
     if cfg.objective.kind == "mlm":
         # BERT's 80% [MASK] / 10% random / 10% unchanged unless the user chose otherwise.
         if "objective.mask_token_prob" not in explicit:
@@ -229,4 +262,5 @@ def config_from_dict(data: dict, overrides: list[str] | None = None) -> Pretrain
     apply(cfg, data, "checkpoint config")
     if overrides:
         apply(cfg, parse_overrides(overrides), "command line")
+    derive_image_shape(cfg)
     return cfg

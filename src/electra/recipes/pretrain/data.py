@@ -19,20 +19,52 @@ from tokenizers import Tokenizer
 from electra.core.errors import ElectraError
 from electra.data import catalogue
 from electra.data.corpus import SkipReport, iter_documents, resolve_corpus
+from electra.data.images import ImageTokens, prepare_image_shards, read_images
 from electra.data.prepare import PackingConfig, prepare_corpus
 from electra.data.shards import RowSubset, TokenShards, holdout_split
-from electra.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
+from electra.data.tokenizer import load_tokenizer, save_tokenizer, special_token_ids, tokenizer_files, train_wordpiece
+from electra.recipes.pretrain.build import padded_vocab_size
 from electra.recipes.pretrain.config import PretrainConfig
 from electra.train import distributed as D
 
 
 @dataclass
 class PretrainData:
-    """What a pretraining run reads: the tokenizer, the training rows and this rank's held-out rows."""
+    """What a pretraining run reads: the tokenizer (or, for images, the pixel tokens), the training rows and
+    this rank's held-out rows."""
 
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | None
     train: TokenShards | RowSubset
     held_out: RowSubset | None
+    image: ImageTokens | None = None
+
+    @property
+    def vocab_size(self) -> int:
+        """The real vocabulary's size (the tokenizer's, or the pixel levels' plus [MASK], [PAD], classes)."""
+        return self.image.vocab_size if self.image else self.tokenizer.get_vocab_size()
+
+    @property
+    def table_size(self) -> int:
+        """Rows of a new model's embedding table: text's vocabulary padded to a multiple of 64, images' exact."""
+        return self.image.vocab_size if self.image else padded_vocab_size(self.vocab_size)
+
+    def special_ids(self) -> dict[str, int]:
+        return self.image.special_ids() if self.image else special_token_ids(self.tokenizer)
+
+    def never_mask(self) -> list[int]:
+        """Ids masking never selects: [CLS], [SEP], [MASK], [PAD]; for images [MASK], [PAD] and class tokens."""
+        if self.image:
+            return self.image.never_mask()
+        ids = self.special_ids()
+        return [ids["cls"], ids["sep"], ids["mask"], ids["pad"]]
+
+    def checkpoint_files(self) -> dict[str, str]:
+        """What a checkpoint holds besides the weights: the tokenizer's files (none for images)."""
+        return tokenizer_files(self.tokenizer) if self.tokenizer is not None else {}
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """What config.json says about the data: for images, the pixel tokens (``image_tokens``)."""
+        return {"image_tokens": self.image.to_dict()} if self.image else {}
 
 
 def _fingerprint(files: list[Path], *extra: Any) -> str:
@@ -72,6 +104,8 @@ def load_data(cfg: PretrainConfig, tokenizer_file: Path | None, dist: D.DistInfo
     """Tokenizer (from ``tokenizer_file``, e.g. a checkpoint's, else :func:`obtain_tokenizer`), prepared shards
     and held-out rows for this rank."""
     cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else catalogue.cache_dir()
+    if cfg.data.modality == "image":
+        return load_images(cfg, cache, dist)
     tokenizer_json = None
     if dist.is_main:
         files, eval_files = resolve_corpus(cfg.data.corpus), resolve_corpus(cfg.data.eval_corpus)
@@ -91,6 +125,42 @@ def load_data(cfg: PretrainConfig, tokenizer_file: Path | None, dist: D.DistInfo
         eval_dir = _prepare_eval_corpus(eval_files, tokenizer, cache, packing, False)
     train, held = split_held_out(TokenShards(shard_dir), eval_dir, cfg, dist)
     return PretrainData(tokenizer, train, held)
+
+
+def image_tokens(cfg: PretrainConfig) -> ImageTokens:
+    """The pixel tokens of an image run: its size and levels, and the source's class names with labels."""
+    d = cfg.data
+    names = read_images(d.corpus[0]).class_names if d.image_labels else []
+    if d.image_labels and not names:
+        raise ElectraError(f"data.corpus {d.corpus[0]} has no labels; set data.image_labels false for an "
+                           "unconditional model")  # fmt: skip
+    return ImageTokens(d.image_size, d.image_levels, names)
+
+
+def load_images(cfg: PretrainConfig, cache: Path, dist: D.DistInfo) -> PretrainData:
+    """An image run's data: the corpus' training images as token shards (rank 0 prepares, the others wait), the
+    held-out rows by ``data.eval_fraction`` or from ``data.eval_corpus`` (``test`` for a catalogue set's own test
+    split, or another source)."""
+    d = cfg.data
+    tokens = image_tokens(cfg)
+
+    def prepare() -> tuple[Path, Path | None]:
+        train_dir = prepare_image_shards(d.corpus[0], tokens, cache / "prepared")
+        if not d.eval_corpus:
+            return train_dir, None
+        source, split = (d.corpus[0], "test") if d.eval_corpus == ["test"] else (d.eval_corpus[0], "train")
+        try:
+            return train_dir, prepare_image_shards(source, tokens, cache / "prepared", split)
+        except ElectraError as e:
+            raise ElectraError(f"data.eval_corpus: {e}") from None
+
+    if dist.is_main:
+        train_dir, eval_dir = prepare()
+    D.barrier(dist)
+    if not dist.is_main:
+        train_dir, eval_dir = prepare()
+    train, held = split_held_out(TokenShards(train_dir), eval_dir, cfg, dist)
+    return PretrainData(None, train, held, tokens)
 
 
 def _prepare_eval_corpus(

@@ -26,7 +26,6 @@ from electra.core.errors import ElectraError
 from electra.core.lock import run_lock
 from electra.core.runtime import autocast, derived_seed, resolve_device, set_rng_state
 from electra.data.shards import RowSubset, batch_iterator, derive_inputs
-from electra.data.tokenizer import special_token_ids, tokenizer_files
 from electra.models import CheckpointInfo, ElectraConfig, PretrainedModel, build_model, read_checkpoint
 from electra.models.config import EncoderConfig, EncoderShape
 from electra.recipes.pretrain import build
@@ -91,6 +90,9 @@ def adopt_initial_model(cfg: PretrainConfig) -> tuple[PretrainConfig, Checkpoint
     if not cfg.train.init_from:
         return cfg, None
     key = "train.init_from"
+    if cfg.data.modality != "text":
+        raise ElectraError(f"{key} starts a text model from a checkpoint; data.modality {cfg.data.modality} trains "
+                           "from scratch")  # fmt: skip
     try:
         init = read_checkpoint(Path(cfg.train.init_from), pretrained=True)
     except ElectraError as e:
@@ -186,7 +188,7 @@ def _pretrain(cfg: PretrainConfig, resume: bool, progress: bool) -> dict[str, fl
         )
     check_step_memory(cfg, t.batch_size // (dist.world_size * t.grad_accum), device)
     data = load_data(cfg, start.source.path / "tokenizer.json" if start.source else None, dist, progress)
-    special = special_token_ids(data.tokenizer)
+    special = data.special_ids()
     trainer = _build_trainer(start, data, special, device, dist, progress)
     if start.state is not None:
         saved = start.state.get("rng_per_rank") or [start.state["rng"]]
@@ -208,8 +210,7 @@ def _new_model(start: Start, data: PretrainData, special: dict[str, int]) -> Pre
     torch.manual_seed(start.cfg.train.seed)
     source = start.source
     if source is None:
-        vocab_size = build.padded_vocab_size(data.tokenizer.get_vocab_size())
-        return build.build_model(start.cfg, vocab_size, special["pad"])
+        return build.build_model(start.cfg, data.table_size, special["pad"])
     # An imported model keeps its own (perhaps unpadded) vocabulary size, and so does a run started from one.
     model = source.build()
     ckpt.load_weights(model, source.path)
@@ -222,7 +223,7 @@ def _build_trainer(
     """Model, objective (wrapped for this process), optimiser (restored on resume) and hooks, in the engine."""
     cfg, t = start.cfg, start.cfg.train
     model = _new_model(start, data, special).to(device)
-    objective = build.build_objective(model, cfg, special, data.tokenizer.get_vocab_size()).to(device)
+    objective = build.build_objective(model, cfg, special, data.vocab_size, data.never_mask()).to(device)
     parallel = parallelize(objective, model, model.parallel_blocks(), dist, device, fsdp=t.fsdp, compile=t.compile,
                            compile_mode=t.compile_mode)  # fmt: skip
     optimizer = build_adamw(param_groups(model, t.weight_decay), (t.adam_beta1, t.adam_beta2), t.adam_eps,
@@ -251,10 +252,10 @@ def _hooks(start: Start, data: PretrainData, model: PretrainedModel, objective: 
     cfg, t = start.cfg, start.cfg.train
     out = Path(t.output_dir)
     logger = MetricsLogger(out, t.tensorboard, enabled=dist.is_main)
-    meta = {**model.checkpoint_config(special), "kind": "pretrained"}
+    meta = {**model.checkpoint_config(special), "kind": "pretrained", **data.checkpoint_meta()}
     if start.init is not None:
         meta["initialised_from"] = str(start.init.path)
-    files = tokenizer_files(data.tokenizer) if dist.is_main else {}
+    files = data.checkpoint_files() if dist.is_main else {}
 
     def save(trainer: Trainer) -> Path | None:
         unsharded = (lambda: _unsharded_copy(model)) if fsdp else None
@@ -307,7 +308,7 @@ def _announce(start: Start, data: PretrainData, model: nn.Module, device: torch.
         f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if mode == 'fsdp' else ''} | "
         f"{n_params / 1e6:.2f}M parameters{f' from {start.init.path}' if start.init else ''} | "
         f"{len(data.train):,} training sequences of {data.train.max_seq_length} | {held}"
-        f"vocab {data.tokenizer.get_vocab_size():,}"
+        f"vocab {data.vocab_size:,}"
     )
 
 
