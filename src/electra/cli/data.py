@@ -45,6 +45,10 @@ def _cmd_data_list(args: argparse.Namespace) -> None:
     print("\n".join(catalogue.describe()))
     print("\nlanguage pairs (electra seq2seq train --data.corpus NAME):")
     print("\n".join(describe_pairs()))
+    from electra.data.images import describe_images
+
+    print("\nimage sets (electra pretrain --preset image-tiny --data.corpus NAME):")
+    print("\n".join(describe_images()))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ from tokenizers import Tokenizer
 
 from electra.core.errors import ElectraError
 from electra.data.tokenizer import special_token_ids
-from electra.generation.refine import refine
+from electra.generation.refine import Refinement, refine
 from electra.generation.text import encode_batch
 from electra.models import Discriminator, MaskedLM
 
@@ -63,14 +63,24 @@ def render_tokens(tokenizer: Tokenizer, ids: Sequence[int], marked: Sequence[boo
     return " ".join(words)
 
 
-def _allowed(tokenizer: Tokenizer, table: int) -> torch.Tensor:
-    """Ids the sampler may draw: the tokenizer's, less its special tokens (and the table's padding rows)."""
+def allowed_ids(tokenizer: Tokenizer, table: int) -> torch.Tensor:
+    """Ids the sampler may draw [table]: the tokenizer's, less its special tokens (and the table's padding rows)."""
     allowed = torch.zeros(table, dtype=torch.bool)
     allowed[: tokenizer.get_vocab_size()] = True
     specials = set(special_token_ids(tokenizer).values())
     specials |= {i for tok, i in tokenizer.get_vocab().items() if tok.startswith("[") and tok.endswith("]")}
     allowed[[i for i in specials if i < table]] = False
     return allowed
+
+
+def refine_text(generator: MaskedLM, critic: Discriminator | None, inputs: dict[str, torch.Tensor],
+                editable: torch.Tensor, allowed: torch.Tensor, mask_id: int, **settings) -> Refinement:  # fmt: skip
+    """:func:`~electra.generation.refine.refine` over a batch of text inputs (``input_ids``, ``attention_mask``,
+    ``token_type_ids``, on the models' device): both models read the padding mask and token types."""
+    mask, types = inputs["attention_mask"], inputs["token_type_ids"]
+    draw = lambda x: generator(x, mask, types)  # noqa: E731
+    judge = (lambda x: critic(x, mask, types)) if critic is not None else None  # noqa: E731
+    return refine(draw, judge, inputs["input_ids"], editable, allowed, mask_id, **settings)
 
 
 @torch.no_grad()
@@ -87,11 +97,9 @@ def infill(generator: MaskedLM, critic: Discriminator | None, tokenizer: Tokeniz
     for text, row in zip(texts, editable, strict=True):
         if not bool(row.any()):
             raise ElectraError(f"the text contains no [MASK] token: {text[:60]!r}")
-    mask, types = inputs["attention_mask"], inputs["token_type_ids"]
-    draw = lambda x: generator(x, mask, types)  # noqa: E731
-    judge = (lambda x: critic(x, mask, types)) if critic is not None else None  # noqa: E731
-    result = refine(draw, judge, inputs["input_ids"], editable, _allowed(tokenizer, generator.config.vocab_size),
-                    special["mask"], steps, rule, temperature, noise, seed, record)  # fmt: skip
+    allowed = allowed_ids(tokenizer, generator.config.vocab_size)
+    result = refine_text(generator, critic, inputs, editable, allowed, special["mask"], steps=steps, rule=rule,
+                         temperature=temperature, noise=noise, seed=seed, record=record)  # fmt: skip
     drop = set(special.values())
     out = []
     for r, (source, enc) in enumerate(zip(texts, encodings, strict=True)):

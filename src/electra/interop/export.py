@@ -118,6 +118,9 @@ def export_hf(checkpoint: str | Path, out_dir: str | Path, trim_vocab: bool = Fa
     """
     check_writable(Path(out_dir), "export", directory=True)
     pre = load_checkpoint(Path(checkpoint), pretrained=True)
+    if pre.meta.get("image_tokens"):
+        raise ElectraError(f"checkpoint {pre.path} is an image model (2-D pixel positions): transformers' ELECTRA "
+                           "has no such positions, so it cannot be exported")  # fmt: skip
     if pre.tokenizer is None:
         raise ElectraError(f"checkpoint {pre.path} has no tokenizer.json")
     model = pre.model
