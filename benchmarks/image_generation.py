@@ -126,7 +126,8 @@ def main() -> None:
     real_train, real_test = as_seen(tokens, train.images), as_seen(tokens, test.images)
     t0 = time.perf_counter()
     judge = ImageJudge(real_train, train.labels, real_test, test.labels)
-    print(f"judge: MLP classifier, accuracy {judge.real_accuracy:.3f} on real test images ({time.perf_counter() - t0:.0f} s)")
+    took = time.perf_counter() - t0
+    print(f"judge: MLP classifier, accuracy {judge.real_accuracy:.3f} on real test images ({took:.0f} s)")
 
     rows = []
     pick = np.random.default_rng(0).choice(len(real_train), min(n, len(real_train)), replace=False)
@@ -143,8 +144,9 @@ def main() -> None:
     for rule in ("random", "confidence", "critic"):
         t0 = time.perf_counter()
         drawn = sample_images(gen, critic, tokens, labels, steps=args.steps, rule=rule, seed=0)
+        took = f"{time.perf_counter() - t0:.0f} s"
         rows.append((f"generator + {rule} ({steps} steps x {batch}, {args.steps} refinement steps)",
-                     judge.score(drawn.images, labels), pair_min, f"{time.perf_counter() - t0:.0f} s", drawn.images))  # fmt: skip
+                     judge.score(drawn.images, labels), pair_min, took, drawn.images))  # fmt: skip
 
     print(f"\n{datetime.date.today()}, {hardware(torch.device('cpu'))}, torch {torch.__version__}; "
           f"{corpus} at {tokens.size}x{tokens.size}, {tokens.levels} grey levels, {n} samples per row\n")
@@ -155,7 +157,7 @@ def main() -> None:
         print(f"| {name} | {s.fd:.2f} | {acc} | {s.diversity:.2f} | {train_time} | {sample_time} |")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        for (name, _, _, _, images), slug in zip(rows, ["real", "gan", "random", "confidence", "critic"], strict=True):
+        for (_, _, _, _, images), slug in zip(rows, ["real", "gan", "random", "confidence", "critic"], strict=True):
             save_png(image_grid(images[:100], columns=10), args.out / f"gen-{slug}.png", scale=2)
         print(f"\ngrids in {args.out}/gen-{{real,gan,random,confidence,critic}}.png")
 

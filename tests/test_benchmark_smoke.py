@@ -31,3 +31,19 @@ def test_seq2seq_benchmark_smoke_mode_runs_both_models():
     rows = [ln.split("|") for ln in proc.stdout.splitlines() if ln.startswith("| smoke |")]
     assert [r[2].strip() for r in rows] == ["ours", "peer"] and rows[0][3] == rows[1][3], proc.stdout
     assert "ours / peer: training" in proc.stdout
+
+
+def test_generation_benchmarks_smoke_mode_run_every_row():
+    """The image benchmark (a pair trained for a few steps, the tutorials' GAN, three rules, the judge) and the text
+    infilling one (a random pair, every setting) on tiny data."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(SCRIPT.parent / "image_generation.py"), "--smoke"], capture_output=True,
+                          text=True, env=env, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [ln.split("|")[1].strip().split(" (")[0] for ln in proc.stdout.splitlines() if ln.startswith("| ")][1:]
+    assert rows == ["real training images", "tutorials' dense GAN", "generator + random", "generator + confidence",
+                    "generator + critic"], proc.stdout  # fmt: skip
+    proc = subprocess.run([sys.executable, str(SCRIPT.parent / "text_infill.py"), "--smoke"], capture_output=True,
+                          text=True, env=env, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sum(ln.startswith("| one-shot") or ln.startswith("| refined") for ln in proc.stdout.splitlines()) == 5
