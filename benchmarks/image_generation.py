@@ -108,7 +108,9 @@ def main() -> None:
     p.add_argument("--run", type=Path, help="an image pair's run directory (electra pretrain --preset image-tiny)")
     p.add_argument("--samples", type=int, default=1000, help="images per row (default 1000)")
     p.add_argument("--steps", type=int, default=12, help="refinement steps (default 12)")
-    p.add_argument("--gan-steps", type=int, help="GAN steps (default: the pair's training steps)")
+    p.add_argument("--gan-steps", help="GAN steps, comma-separated for several rows (default: the pair's steps)")
+    p.add_argument("--noise", default="1", help="selection noise of the confidence and critic rows, comma-separated "
+                   "for several rows (default 1, the CLI's)")  # fmt: skip
     p.add_argument("--out", type=Path, help="folder for the PNG grids (e.g. docs/img)")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
@@ -132,34 +134,37 @@ def main() -> None:
     rows = []
     pick = np.random.default_rng(0).choice(len(real_train), min(n, len(real_train)), replace=False)
     real = judge.score(real_train[pick], train.labels[pick])
-    rows.append(("real training images (reference)", real, "-", "-", real_train[pick]))
-    gan_steps = args.gan_steps or steps
-    g, gan_s = train_gan(real_train, gan_steps, batch)
-    fake = gan_samples(g, n, tokens.size, tokens.levels)
-    rows.append((f"tutorials' dense GAN ({gan_steps} steps x {batch})", judge.score(fake, np.full(n, -1)),
-                 f"{gan_s / 60:.1f} min", "-", fake))  # fmt: skip
+    rows.append(("real training images (reference)", real, "-", "-", real_train[pick], "real"))
+    for gan_steps in [int(x) for x in (args.gan_steps or str(steps)).split(",")]:
+        g, gan_s = train_gan(real_train, gan_steps, batch)
+        fake = gan_samples(g, n, tokens.size, tokens.levels)
+        rows.append((f"tutorials' dense GAN ({gan_steps} steps x {batch})", judge.score(fake, np.full(n, -1)),
+                     f"{gan_s / 60:.1f} min", "-", fake, f"gan-{gan_steps}"))  # fmt: skip
     labels = image_labels(tokens, n, None)
     gen, critic = pre.as_class(MaskedLM), pre.as_class(Discriminator)
     pair_min = f"{training_seconds(run) / 60:.1f} min"
-    for rule in ("random", "confidence", "critic"):
+    noises = [float(x) for x in args.noise.split(",")]
+    for rule, noise in [("random", 0.0)] + [(r, x) for r in ("confidence", "critic") for x in noises]:
         t0 = time.perf_counter()
-        drawn = sample_images(gen, critic, tokens, labels, steps=args.steps, rule=rule, seed=0)
+        drawn = sample_images(gen, critic, tokens, labels, steps=args.steps, rule=rule, noise=noise, seed=0)
         took = f"{time.perf_counter() - t0:.0f} s"
-        rows.append((f"generator + {rule} ({steps} steps x {batch}, {args.steps} refinement steps)",
-                     judge.score(drawn.images, labels), pair_min, took, drawn.images))  # fmt: skip
+        shown = f", noise {noise:g}" if rule != "random" else ""
+        rows.append((f"generator + {rule} ({steps} steps x {batch}, {args.steps} refinement steps{shown})",
+                     judge.score(drawn.images, labels), pair_min, took, drawn.images,
+                     rule if rule == "random" else f"{rule}-noise{noise:g}"))  # fmt: skip
 
     print(f"\n{datetime.date.today()}, {hardware(torch.device('cpu'))}, torch {torch.__version__}; "
           f"{corpus} at {tokens.size}x{tokens.size}, {tokens.levels} grey levels, {n} samples per row\n")
     print("| row | FD (lower is better) | class accuracy | diversity | training | sampling |")
     print("|---|---|---|---|---|---|")
-    for name, s, train_time, sample_time, _ in rows:
+    for name, s, train_time, sample_time, *_ in rows:
         acc = f"{s.accuracy:.3f}" if s.accuracy is not None else "- (unconditional)"
         print(f"| {name} | {s.fd:.2f} | {acc} | {s.diversity:.2f} | {train_time} | {sample_time} |")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        for (_, _, _, _, images), slug in zip(rows, ["real", "gan", "random", "confidence", "critic"], strict=True):
+        for *_, images, slug in rows:
             save_png(image_grid(images[:100], columns=10), args.out / f"gen-{slug}.png", scale=2)
-        print(f"\ngrids in {args.out}/gen-{{real,gan,random,confidence,critic}}.png")
+        print(f"\ngrids in {args.out}: " + ", ".join(f"gen-{row[-1]}.png" for row in rows))
 
 
 if __name__ == "__main__":
