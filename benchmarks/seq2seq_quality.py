@@ -3,7 +3,7 @@ of the same shape, trained the same way (same pairs, joint tokenizer, token-budg
 label-smoothed loss, Adam (0.9, 0.98) with the inverse-square-root schedule, same steps, same seed), then
 scored on the same held-out books with the same beam by sacrebleu. Prints a Markdown table.
 
-    python benchmarks/seq2seq_quality.py --steps 3000          # bible-en-es, the tiny preset: ~35 min on 2 cores
+    python benchmarks/seq2seq_quality.py --steps 3000 [--seed 1]   # bible-en-es, the tiny preset: ~60 min on 1 core
     python benchmarks/seq2seq_quality.py --smoke               # seconds: both sides train and translate
 """
 
@@ -82,11 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0, help="initial weights and batch order (both models share them)")
     p.add_argument("--smoke", action="store_true", help="a few pairs and steps: both sides run")
     args = p.parse_args(argv)
     steps = 3 if args.smoke else args.steps
-    cfg = build_seq2seq_config(args.preset, None, ["--data.corpus", args.corpus, "--train.steps", str(steps),
-                                                   "--model.dropout", "0.1"])  # fmt: skip
+    overrides = ["--data.corpus", args.corpus, "--train.steps", str(steps), "--model.dropout", "0.1",
+                 "--train.seed", str(args.seed)]  # fmt: skip
+    cfg = build_seq2seq_config(args.preset, None, overrides)
     device = resolve_device(args.device)
     sources = D.pair_sources(cfg.data.corpus)
     train_text = D.read_split(sources["train"], "training pairs")
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name, wall, s))
     print(f"{datetime.date.today()} | {hardware(device)} | torch {torch.__version__} | transformers "
           f"{transformers.__version__} | {args.corpus}, preset {args.preset}, {steps} steps, beam {args.beam}, "
-          f"{len(test_text)} test pairs")  # fmt: skip
+          f"{len(test_text)} test pairs, seed {args.seed}")  # fmt: skip
     print("\n| model | train min | BLEU | chrF |")
     print("|---|---|---|---|")
     for name, wall, s in rows:
