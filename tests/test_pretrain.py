@@ -101,8 +101,8 @@ def test_the_objective_is_told_the_tokenizer_size_not_the_padded_table(tmp_path,
     built = []
     real = build.build_objective
 
-    def spy(model, cfg, special, vocab_size=None):
-        built.append(real(model, cfg, special, vocab_size))
+    def spy(model, cfg, special, vocab_size=None, never_mask=None):
+        built.append(real(model, cfg, special, vocab_size, never_mask))
         return built[-1]
 
     monkeypatch.setattr(build, "build_objective", spy)

@@ -89,7 +89,7 @@ def _cmd_image(args: argparse.Namespace) -> None:
         print(f"electra: arrays in {args.save_npz}")
 
 
-def _common(p: argparse.ArgumentParser, steps: int) -> None:
+def _common(p: argparse.ArgumentParser, steps: int, noise: float) -> None:
     from electra.cli.infer import _positive
     from electra.generation.refine import RULES
 
@@ -97,8 +97,8 @@ def _common(p: argparse.ArgumentParser, steps: int) -> None:
     p.add_argument("--steps", type=_positive, default=steps, help=f"refinement steps (default {steps})")
     p.add_argument("--rule", choices=RULES, default="critic", help=RULE_HELP)
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
-    p.add_argument("--noise", type=float, default=1.0, help="Gumbel noise on the selection scores, annealed to 0 "
-                   "over the steps (MaskGIT's choice temperature; default 1)")  # fmt: skip
+    p.add_argument("--noise", type=float, default=noise, help="Gumbel noise on the selection scores, annealed to 0 "
+                   f"over the steps (MaskGIT's choice temperature; default {noise:g})")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--show-steps", action="store_true", help="show every step, the rejected tokens marked")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
@@ -113,7 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     text = kinds.add_parser("text", help="fill the [MASK]s of TEXT ([MASK*n]: n masks), refined by the critic")
     text.add_argument("text", nargs="?", help="the text (default: --input, or lines on standard input)")
     text.add_argument("-i", "--input", help="fill every non-blank line of this file ('-': standard input)")
-    _common(text, 8)
+    _common(text, 8, 1.0)
     text.set_defaults(func=_cmd_text)
 
     image = kinds.add_parser("image", help="draw images with a pair pretrained on pixel tokens")
@@ -123,5 +123,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     image.add_argument("--save-npz", metavar="FILE", help="also write the images and labels as .npz")
     image.add_argument("--scale", type=_positive, default=4, help="PNG pixels per image pixel (default 4)")
     image.add_argument("--batch-size", type=_positive, default=256)
-    _common(image, 12)
+    _common(image, 12, 30.0)  # measured on Fashion-MNIST: less noise keeps the background first (README)
     image.set_defaults(func=_cmd_image)
