@@ -26,6 +26,8 @@ def test_image_presets_derive_the_sequence_and_the_grid():
         build_config("tiny", None, ["--model.grid_rows", "4", "--model.grid_cols", "4"])
     with pytest.raises(ElectraError, match=r"objective.mask_schedule"):
         build_config("tiny", None, ["--objective.mask_schedule", "linear"])
+    with pytest.raises(ElectraError, match=r"objective.disc_labels.*generated only with objective.kind electra"):
+        build_config("tiny", None, ["--objective.kind", "mlm", "--objective.disc_labels", "generated"])
 
 
 def test_overrides_take_precedence_and_are_typed(tmp_path):

@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 from core_helpers import random_batch
@@ -118,6 +119,28 @@ def test_sampled_original_is_labelled_original(tiny_electra_config, monkeypatch)
     # the loss is the BCE against all-zero labels over real tokens only
     logits = orig_forward(ids, mask).float()
     expected = F.binary_cross_entropy_with_logits(logits[mask], torch.zeros(int(mask.sum())))
+    torch.testing.assert_close(out["disc_loss"], expected, atol=1e-6, rtol=1e-5)
+
+
+def test_generated_labels_mark_every_drawn_token_even_the_original(tiny_electra_config):
+    """``disc_labels: generated`` (Token-Critic's target): a drawn token is labelled even when it equals the
+    original, so with a certain generator the labels are exactly the used masked slots."""
+    _, obj = _objective(tiny_electra_config, disc_labels="generated")
+    ids, mask = random_batch(3, 24, 101, pad_from=[24, 18, 10])
+
+    class CertainGenerator(torch.nn.Module):
+        def forward(self, masked_ids, attention_mask, token_type_ids=None, positions=None):
+            return F.one_hot(ids.gather(1, positions), 101).float() * 1e4
+
+    obj.generator = CertainGenerator()
+    torch.manual_seed(1)
+    out = obj(ids, mask)
+    torch.manual_seed(1)
+    masked = obj.mask(ids, mask)
+    slots = torch.zeros_like(ids, dtype=torch.float).scatter(1, masked.positions, masked.weights) * mask
+    assert out["replaced_frac"].item() == pytest.approx((slots.sum() / mask.sum()).item()) and slots.sum() > 0
+    logits = obj.discriminator(ids, mask).float()
+    expected = F.binary_cross_entropy_with_logits(logits[mask], slots[mask])
     torch.testing.assert_close(out["disc_loss"], expected, atol=1e-6, rtol=1e-5)
 
 

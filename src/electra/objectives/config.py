@@ -10,6 +10,7 @@ KINDS = ("electra", "mlm", "replace-mlm", "all-tokens-mlm")
 DISC_POSITIONS = ("all", "masked")
 GENERATOR_TRAINING = ("mle", "adversarial")
 MASK_SCHEDULES = ("fixed", "cosine")
+DISC_LABELS = ("replaced", "generated")
 
 
 @dataclass
@@ -20,7 +21,9 @@ class ObjectiveConfig:
     positions); ``generator_training: adversarial`` trains the generator to fool the discriminator
     (REINFORCE, the paper's appendix F) instead of by maximum likelihood. ``mask_schedule: cosine`` draws each
     sequence's masked share from MaskGIT's cosine schedule (from a few tokens to all) instead of ``mask_rate``:
-    a pair trained so fills in from any amount of context, which generation needs.
+    a pair trained so fills in from any amount of context, which generation needs. ``disc_labels: generated``
+    tells the discriminator which tokens the generator drew, whether or not they equal the original (Token-Critic's
+    target, Lezama et al., 2022), instead of ELECTRA's "replaced" (drawn and different).
     """
 
     kind: str = "electra"
@@ -33,3 +36,4 @@ class ObjectiveConfig:
     disc_positions: str = "all"
     generator_training: str = "mle"
     mask_schedule: str = "fixed"
+    disc_labels: str = "replaced"

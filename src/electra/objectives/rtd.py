@@ -59,7 +59,10 @@ class ReplacedTokenDetection(MaskingObjective):
         c = self.config
         proposal = propose(self, self.generator, input_ids, attention_mask, token_type_ids)
         real = attention_mask.bool()
-        labels = (proposal.corrupted != input_ids) & real
+        if c.disc_labels == "generated":
+            labels = (proposal.slot_mask(input_ids) > 0) & real
+        else:
+            labels = (proposal.corrupted != input_ids) & real
 
         disc_logits = self.discriminator(proposal.corrupted, attention_mask, token_type_ids).float()
         per_token = F.binary_cross_entropy_with_logits(disc_logits, labels.float(), reduction="none")

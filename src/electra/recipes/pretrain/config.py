@@ -15,7 +15,14 @@ from electra.core.config import apply, check_ranges, parse_overrides, suggest
 from electra.core.errors import ElectraError
 from electra.core.files import read_yaml
 from electra.models.config import EMBEDDING_SHARING, EncoderConfig, EncoderShape
-from electra.objectives.config import DISC_POSITIONS, GENERATOR_TRAINING, KINDS, MASK_SCHEDULES, ObjectiveConfig
+from electra.objectives.config import (
+    DISC_LABELS,
+    DISC_POSITIONS,
+    GENERATOR_TRAINING,
+    KINDS,
+    MASK_SCHEDULES,
+    ObjectiveConfig,
+)
 
 
 @dataclass
@@ -131,6 +138,8 @@ class PretrainConfig:
              and (o.generator_training == "mle" or o.kind == "electra")),
             ("objective.mask_rate", 0 < o.mask_rate < 1),
             ("objective.mask_schedule", o.mask_schedule in MASK_SCHEDULES),
+            ("objective.disc_labels", o.disc_labels in DISC_LABELS and (o.disc_labels == "replaced"
+                                                                        or o.kind == "electra")),
             ("objective.mask_token_prob", 0 <= o.mask_token_prob <= 1),
             ("objective.random_token_prob", 0 <= o.random_token_prob <= 1 - o.mask_token_prob + 1e-9),
             ("objective.temperature", o.temperature > 0),
@@ -199,6 +208,7 @@ def _range_hints(cfg: PretrainConfig) -> dict[str, str]:
         "electra)",
         "train.precision": " (expected auto, bf16 or fp32)",
         "objective.mask_schedule": f" (expected one of {', '.join(MASK_SCHEDULES)})",
+        "objective.disc_labels": " (expected replaced or generated; generated only with objective.kind electra)",
         "model.generator_multiplier": " (expected in (0, 1])",
         "data.eval_fraction": " (expected in [0, 1), and not together with data.eval_corpus)",
         "data.corpus": " (expected at least one source; exactly one for data.modality image)",
