@@ -108,9 +108,10 @@ def main() -> None:
     p.add_argument("--run", type=Path, help="an image pair's run directory (electra pretrain --preset image-tiny)")
     p.add_argument("--samples", type=int, default=1000, help="images per row (default 1000)")
     p.add_argument("--steps", type=int, default=12, help="refinement steps (default 12)")
-    p.add_argument("--gan-steps", help="GAN steps, comma-separated for several rows (default: the pair's steps)")
+    p.add_argument("--gan-steps", help="GAN steps, comma-separated for several rows, '' for none (default: the "
+                   "pair's steps)")  # fmt: skip
     p.add_argument("--noise", default="1", help="selection noise of the confidence and critic rows, comma-separated "
-                   "for several rows (default 1, the CLI's)")  # fmt: skip
+                   "for several rows (default 1)")  # fmt: skip
     p.add_argument("--out", type=Path, help="folder for the PNG grids (e.g. docs/img)")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
@@ -135,7 +136,7 @@ def main() -> None:
     pick = np.random.default_rng(0).choice(len(real_train), min(n, len(real_train)), replace=False)
     real = judge.score(real_train[pick], train.labels[pick])
     rows.append(("real training images (reference)", real, "-", "-", real_train[pick], "real"))
-    for gan_steps in [int(x) for x in (args.gan_steps or str(steps)).split(",")]:
+    for gan_steps in [int(x) for x in (str(steps) if args.gan_steps is None else args.gan_steps).split(",") if x]:
         g, gan_s = train_gan(real_train, gan_steps, batch)
         fake = gan_samples(g, n, tokens.size, tokens.levels)
         rows.append((f"tutorials' dense GAN ({gan_steps} steps x {batch})", judge.score(fake, np.full(n, -1)),
