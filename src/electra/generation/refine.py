@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from electra.tokens.masking import cosine_masked_count
-from electra.tokens.sampling import gumbel_sample
+from electra.tokens.sampling import gumbel_noise, gumbel_sample
 
 RULES = ("critic", "confidence", "random")
 
@@ -41,11 +41,6 @@ class Refinement:
 
     tokens: torch.Tensor
     steps: list[RefineStep] = field(default_factory=list)
-
-
-def _gumbel(shape: torch.Size, device: torch.device, rng: torch.Generator | None) -> torch.Tensor:
-    u = torch.rand(shape, device=device, generator=rng)
-    return -torch.log(-torch.log(u + 1e-9) + 1e-9)
 
 
 def _scores(rule: str, tokens: torch.Tensor, logits: torch.Tensor, temperature: float,
@@ -100,7 +95,7 @@ def refine(
         tokens = torch.where(masked, gumbel_sample(logits, temperature, rng), tokens)
         score = _scores(rule, tokens, logits, temperature, critic, rng)
         if noise > 0 and rule != "random":
-            score = score + noise * (1 - t / steps) * _gumbel(score.shape, device, rng)
+            score = score + noise * (1 - t / steps) * gumbel_noise(score.shape, device, rng)
         fixed = ~editable if rule == "critic" else ~masked
         score = score.masked_fill(fixed, float("inf"))
         rank = score.argsort(dim=1).argsort(dim=1)
