@@ -10,19 +10,29 @@ learning-rate schedule written into device tensors, ``train_step``, metrics accu
 with the same AdamW builder; only data loading is left out (one batch, already on the device).
 
     python benchmarks/pretrain_step.py                   # Small and Base on the GPU, table at the end
-    python benchmarks/pretrain_step.py --shape small --variants ours-compile,peer-compile
+    python benchmarks/pretrain_step.py --shape small --variants ours-step,peer-compile
+    python benchmarks/pretrain_step.py --shape tiny --variants ours,peer   # the README's preset on CPU
+    python benchmarks/pretrain_step.py --shape small --real-corpus corpus.txt   # + the real command's row
     python benchmarks/pretrain_step.py --smoke           # tiny shapes on CPU (CI)
+
+Variants: ``ours`` (eager), ``ours-compile`` (torch.compile), ``ours-graphs`` (compile mode reduce-overhead:
+forward and backward as CUDA graphs), ``ours-step`` (compiled, and the whole step, clipping and the optimiser
+included, captured as one CUDA graph: what ``--train.compile true`` picks on one GPU), ``peer``, ``peer-compile``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import itertools
+import json
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -52,11 +62,14 @@ def shapes(smoke: bool) -> dict[str, Shape]:
         tiny = EncoderConfig(vocab_size=512, hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128,
                              embedding_size=32, max_position_embeddings=64)  # fmt: skip
         return {"smoke": Shape("smoke", 4, 64, tiny, 0.5)}
+    tiny = EncoderConfig(vocab_size=8192, hidden_size=128, num_layers=2, num_heads=2, intermediate_size=512,
+                         embedding_size=128, max_position_embeddings=64)  # fmt: skip  (the tiny preset)
     small = EncoderConfig(vocab_size=30522, hidden_size=256, num_layers=12, num_heads=4, intermediate_size=1024,
                           embedding_size=128)  # fmt: skip
     base = EncoderConfig(vocab_size=30522, hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
                          embedding_size=768)  # fmt: skip
-    return {"small": Shape("small", 128, 128, small, 0.25), "base": Shape("base", 64, 512, base, 1 / 3)}
+    return {"tiny": Shape("tiny", 16, 64, tiny, 0.5), "small": Shape("small", 128, 128, small, 0.25),
+            "base": Shape("base", 64, 512, base, 1 / 3)}  # fmt: skip
 
 
 def model_flops(shape: Shape) -> float:
@@ -149,11 +162,12 @@ def build_trainer(name: str, shape: Shape, device: torch.device) -> Trainer:
         model = root = build_peer(shape, device)
         forward = lambda module, b: module(b["input_ids"], b["attention_mask"])  # noqa: E731
     graphs = name == "ours-graphs"  # compiled, forward and backward replayed as CUDA graphs
+    whole = name == "ours-step"  # compiled, the whole step captured as one CUDA graph
     module = root
-    if "compile" in name or graphs:
+    if "compile" in name or graphs or whole:
         module = torch.compile(root, mode="reduce-overhead" if graphs else "default")
-    parallel = Parallel(module, model, cudagraphs=graphs and device.type == "cuda")
-    optimizer = build_adamw(param_groups(model, 0.01))
+    parallel = Parallel(module, model, cudagraphs=graphs and device.type == "cuda", step_graph=whole)
+    optimizer = build_adamw(param_groups(model, 0.01), capturable=whole)
     return Trainer(model=model, parallel=parallel, forward=forward, optimizer=optimizer, schedule=lambda s: 1e-4,
                    total_steps=0, device=device)  # fmt: skip
 
@@ -171,12 +185,14 @@ def run_variant(name: str, shape: Shape, device: torch.device, steps: int, warmu
     batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
     batches = itertools.repeat((0, 0, batch))
     cuda = device.type == "cuda"
+    if cuda:
+        gc.collect()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     trainer = build_trainer(name, shape, device)
     run_steps(trainer, batches, 1)
     first_loss = trainer.collect_metrics()["loss"]
     run_steps(trainer, batches, warmup - 1)
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(max(1, steps // 10)):
         t0 = time.perf_counter()
@@ -184,11 +200,36 @@ def run_variant(name: str, shape: Shape, device: torch.device, steps: int, warmu
         times.append((time.perf_counter() - t0) / 10)
     ms = statistics.median(times) * 1e3
     out = {"variant": name, "shape": shape.name, "ms": ms, "seq_s": shape.batch / ms * 1e3,
-           "loss": trainer.collect_metrics()["loss"], "first_loss": first_loss}  # fmt: skip
+           "tok_s": int(mask.sum()) / ms * 1e3, "loss": trainer.collect_metrics()["loss"],
+           "first_loss": first_loss}  # fmt: skip
     if cuda:
-        out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        # Everything the caching allocator held at its peak, CUDA-graph pools included (max_memory_allocated
+        # leaves those out), from the first step on.
+        out["peak_gib"] = torch.cuda.max_memory_reserved() / 2**30
         out["gpu_ms"] = gpu_busy_ms(lambda: run_steps(trainer, batches, 1))
     return out
+
+
+def real_command(shape: Shape, corpus: str, steps: int, device: torch.device) -> dict:
+    """``electra pretrain`` itself on ``corpus`` at this shape (compiled: ``--train.compile true``, which picks
+    its mode), ``steps`` steps; ms/step is the median of the logged windows after the first fifth."""
+    from electra.recipes.pretrain import build_config, pretrain
+
+    preset = "tiny" if shape.name in ("tiny", "smoke") else shape.name
+    compile_on = "false" if device.type == "cpu" else "true"
+    with tempfile.TemporaryDirectory() as out:
+        cfg = build_config(preset, overrides=[
+            "--data.corpus", corpus, "--data.max_seq_length", str(shape.seq), "--train.batch_size", str(shape.batch),
+            "--train.steps", str(steps), "--train.log_every", "10", "--train.save_every", str(steps),
+            "--train.compile", compile_on, "--train.output_dir", out, "--train.tensorboard", "false",
+        ])  # fmt: skip
+        pretrain(cfg, progress=False)
+        rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+    times = [r["step_time_s"] for r in rows if "step_time_s" in r and r["step"] > steps // 5]
+    tokens = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r and r["step"] > steps // 5]
+    ms = statistics.median(times) * 1e3
+    return {"variant": f"electra pretrain (compile {compile_on})", "shape": shape.name, "ms": ms,
+            "seq_s": shape.batch / ms * 1e3, "tok_s": statistics.median(tokens), "loss": rows[-1]["loss"]}  # fmt: skip
 
 
 def gpu_busy_ms(step, n: int = 5) -> float:
@@ -205,14 +246,19 @@ def gpu_busy_ms(step, n: int = 5) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", default="all", help="small, base or all")
-    ap.add_argument("--variants", default="ours,ours-compile,ours-graphs,peer,peer-compile")
+    ap.add_argument("--variants", default="ours,ours-compile,ours-graphs,ours-step,peer,peer-compile")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--real-corpus", help="also time `electra pretrain` on this corpus (a file or catalogue name)")
+    ap.add_argument("--real-steps", type=int, default=200)
+    ap.add_argument("--device", default="auto", help="auto (CUDA when there is one), cuda or cpu")
     ap.add_argument("--smoke", action="store_true", help="tiny shapes on CPU; checks both sides run and agree")
     args = ap.parse_args(argv)
-    device = torch.device("cpu" if args.smoke or not torch.cuda.is_available() else "cuda")
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device("cpu" if args.smoke else auto if args.device == "auto" else args.device)
     table = shapes(args.smoke)
-    names = list(table) if args.shape == "all" or args.smoke else args.shape.split(",")
+    default = ["small", "base"] if device.type == "cuda" else ["tiny"]
+    names = list(table) if args.smoke else default if args.shape == "all" else args.shape.split(",")
     variants = ["ours", "peer"] if args.smoke else args.variants.split(",")
     steps, warmup = (10, 2) if args.smoke else (args.steps, args.warmup)
     gpu = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
@@ -221,21 +267,26 @@ def main(argv: list[str] | None = None) -> int:
     for n in names:
         for v in variants:
             r = run_variant(v, table[n], device, steps, warmup)
-            r["mfu"] = model_flops(table[n]) / (r["ms"] / 1e3) / (peak * 1e12) if peak else None
             rows.append(r)
             print({k: (round(x, 4) if isinstance(x, float) else x) for k, x in r.items()}, flush=True)
+        if args.real_corpus:
+            rows.append(real_command(table[n], args.real_corpus, args.real_steps, device))
+            print(rows[-1], flush=True)
     import transformers
 
     print(f"\n{datetime.date.today()} | {gpu} | torch {torch.__version__} | transformers {transformers.__version__}")
-    print("| shape | variant | ms/step | GPU-busy ms | seq/s | MFU | peak GiB | vs peer-compile |")
+    for r in rows:
+        r["mfu"] = model_flops(table[r["shape"]]) / (r["ms"] / 1e3) / (peak * 1e12) if peak else None
+    peer_name = "peer-compile" if "peer-compile" in variants else "peer"
+    print(f"| shape | variant | ms/step | GPU-busy ms | real tokens/s | MFU | peak GiB | vs {peer_name} |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        ref = next((x["ms"] for x in rows if x["shape"] == r["shape"] and x["variant"] == "peer-compile"), None)
+        ref = next((x["ms"] for x in rows if x["shape"] == r["shape"] and x["variant"] == peer_name), None)
         ratio = f"{ref / r['ms']:.2f}x" if ref else "-"
         mfu = f"{r['mfu'] * 100:.1f}%" if r.get("mfu") else "-"
         gpu_ms = f"{r['gpu_ms']:.1f}" if "gpu_ms" in r else "-"
         mem = f"{r['peak_gib']:.1f}" if "peak_gib" in r else "-"
-        cells = [r["shape"], r["variant"], f"{r['ms']:.1f}", gpu_ms, f"{r['seq_s']:.0f}", mfu, mem, ratio]
+        cells = [r["shape"], r["variant"], f"{r['ms']:.1f}", gpu_ms, f"{r['tok_s']:,.0f}", mfu, mem, ratio]
         print("| " + " | ".join(cells) + " |")
     if args.smoke:
         ours, peer = rows[0], rows[1]

@@ -32,14 +32,14 @@ def test_no_decay_for_bias_and_layer_norm(tiny_electra_config):
     assert total == len(list(model.parameters()))  # shared embeddings appear once
 
 
-def _reference_steps(bias_correction: bool, fused: bool | None):
+def _reference_steps(bias_correction: bool, fused: bool | None, capturable: bool = False):
     """torch's AdamW as built here against the update written out by hand, over 6 steps of changing lr."""
     torch.manual_seed(0)
     lin = torch.nn.Linear(4, 3)
     params = {n: p.detach().clone() for n, p in lin.named_parameters()}
     m = {n: torch.zeros_like(p) for n, p in params.items()}
     v = {n: torch.zeros_like(p) for n, p in params.items()}
-    opt = build_adamw(param_groups(lin, 0.01), bias_correction=bias_correction, fused=fused)
+    opt = build_adamw(param_groups(lin, 0.01), bias_correction=bias_correction, fused=fused, capturable=capturable)
     for step in range(6):
         lr = 0.05 * (step + 1)
         x = torch.randn(8, 4)
@@ -61,9 +61,13 @@ def _reference_steps(bias_correction: bool, fused: bool | None):
     return opt
 
 
-@pytest.mark.parametrize("fused", [None, True], ids=["default", "fused"])
-def test_adamw_without_bias_correction_matches_official_update(fused):
-    opt = _reference_steps(bias_correction=False, fused=fused)
+@pytest.mark.parametrize(("fused", "capturable"), [(None, False), (True, False), (True, True)],
+                         ids=["default", "fused", "fused-capturable"])  # fmt: skip
+def test_adamw_without_bias_correction_matches_official_update(fused, capturable):
+    """The capturable optimiser (a whole step in one CUDA graph) keeps lr, step and every factor of the update
+    in tensors: still the official update, and the pinned counter still never moves."""
+    opt = _reference_steps(bias_correction=False, fused=fused, capturable=capturable)
+    assert all(g["capturable"] == capturable for g in opt.param_groups)
     assert {float(s["step"]) for s in opt.state.values()} == {PINNED_STEP}  # the counter never moves
 
 

@@ -20,6 +20,7 @@ from electra.core.runtime import autocast
 from electra.train import distributed as D
 from electra.train.optim import set_lr, step_if_finite
 from electra.train.parallel import Parallel
+from electra.train.step_graph import StepGraph
 
 Batch = dict[str, torch.Tensor]
 Forward = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
@@ -67,13 +68,12 @@ def train_step(
     return metrics
 
 
-def tokens_in(batch: Batch) -> torch.Tensor:
-    """Real (non-padding) tokens of a batch: its attention mask's sum, else every position of ``input_ids``,
-    else its rows."""
+def tokens_in(batch: Batch) -> torch.Tensor | int:
+    """Real (non-padding) tokens of a batch: its attention mask's sum (a device tensor), else every position
+    of ``input_ids``, else its rows (numbers known from the shapes, so nothing is copied to the device)."""
     if "attention_mask" in batch:
         return batch["attention_mask"].sum()
-    first = batch["input_ids"] if "input_ids" in batch else next(iter(batch.values()))
-    return torch.tensor(first.numel() if "input_ids" in batch else len(first), device=first.device)
+    return batch["input_ids"].numel() if "input_ids" in batch else len(next(iter(batch.values())))
 
 
 class Hook:
@@ -140,12 +140,15 @@ class Trainer:
         self.step, self.epoch, self.batch_index, self.lr = step, 0, -1, 0.0
         self.last: dict[str, float] = {}  # the latest logged and evaluated values
         self.evaluated: dict[str, float] = {}  # what an evaluation hook computed at this step (else empty)
-        self._sums: dict[str, torch.Tensor] = {}
+        self._sums: dict[str, torch.Tensor] = {}  # per metric, added to in place (a captured step writes them)
         self._finite_steps = torch.zeros((), device=device)  # in the current averaging window
         self._skipped = torch.zeros((), device=device)  # over the whole run (this process)
         self._tokens = torch.zeros((), device=device)
         self._timer = time.perf_counter()
         self._window_step = self.step
+        self._run: Callable[[Batch], None] = self._device_step
+        if parallel.step_graph:
+            self._run = StepGraph(self._device_step, device, lambda: optimizer.zero_grad(set_to_none=True))
 
     @property
     def at_end(self) -> bool:
@@ -178,16 +181,24 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         if self.parallel.cudagraphs:
             torch.compiler.cudagraph_mark_step_begin()
+        self._run(batch)
+        self.step += 1
+
+    def _device_step(self, batch: Batch) -> None:
+        """One :func:`train_step` and its metrics added into the window's sums, all on the device (what a
+        :class:`~electra.train.step_graph.StepGraph` captures)."""
         metrics = train_step(self.parallel, self.forward, split_batch(batch, self.grad_accum), self.optimizer,
                              self.clip_norm, self.device, self.precision)  # fmt: skip
         finite = metrics.pop("finite")
         for key, value in metrics.items():
             value = torch.where(finite, value, torch.zeros_like(value))  # a skipped step's NaN stays out
-            self._sums[key] = self._sums[key] + value if key in self._sums else value
+            if key in self._sums:
+                self._sums[key].add_(value)
+            else:
+                self._sums[key] = value.clone()
         self._finite_steps += finite
         self._skipped += ~finite
         self._tokens += tokens_in(batch)
-        self.step += 1
 
     def check_finite(self) -> None:
         """Raise :class:`ElectraError` when more steps were skipped as non-finite than allowed (reads one
@@ -215,7 +226,8 @@ class Trainer:
         skipped = float(self._skipped)
         if skipped:
             values["skipped_steps"] = skipped
-        self._sums = {}
+        for value in self._sums.values():
+            value.zero_()
         self._finite_steps.zero_()
         self._tokens.zero_()
         self._timer = time.perf_counter()

@@ -44,10 +44,12 @@ def build_adamw(
     eps: float = 1e-6,
     bias_correction: bool = False,
     fused: bool | None = None,
+    capturable: bool = False,
 ) -> torch.optim.AdamW:
     """AdamW over parameter ``groups`` (each may carry ``lr_scale``, a factor on the scheduled rate);
     torch's fused kernel unless told otherwise (or the parameters are sharded DTensors).
-    Without ``bias_correction`` the update is the official one."""
+    Without ``bias_correction`` the update is the official one. ``capturable``: its step may be captured in
+    a CUDA graph (torch then keeps every scalar of the update on the device)."""
     groups = [dict(g) for g in groups]
     params = [p for g in groups for p in g["params"]]
     if fused is None:  # torch's fused kernel on CUDA and CPU (8% of a tiny-preset CPU step); not for DTensors
@@ -57,7 +59,7 @@ def build_adamw(
         g["lr"] = torch.zeros((), dtype=torch.float32, device=device)
         g.setdefault("lr_scale", 1.0)
         g["bias_correction"] = bias_correction
-    opt = torch.optim.AdamW(groups, lr=torch.zeros(()), betas=betas, eps=eps, fused=fused)
+    opt = torch.optim.AdamW(groups, lr=torch.zeros(()), betas=betas, eps=eps, fused=fused, capturable=capturable)
     if fused:  # the fused kernel skips the whole update, on the device, where this is non-zero
         opt.found_inf = torch.zeros((), dtype=torch.float32, device=device)  # type: ignore[attr-defined]
     pin_steps(opt)

@@ -8,13 +8,19 @@ calls plus how to control gradient synchronisation during gradient accumulation.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
+from electra.core.errors import ElectraError
 from electra.train import distributed as D
+
+# torch.compile's modes, plus ``graph`` (compiled, and the whole step captured as one CUDA graph) and ``auto``.
+COMPILE_MODES = ("auto", "default", "reduce-overhead", "max-autotune", "graph")
 
 
 @dataclass
@@ -26,6 +32,7 @@ class Parallel:
     model: nn.Module
     mode: str = "single"
     cudagraphs: bool = False  # compiled with mode="reduce-overhead": each step must mark its beginning
+    step_graph: bool = False  # the whole step captured as one CUDA graph (see electra.train.step_graph)
 
     @contextlib.contextmanager
     def gradient_sync(self, enabled: bool) -> Iterator[None]:
@@ -46,6 +53,37 @@ class Parallel:
         return getattr(module, "_orig_mod", module)
 
 
+def resolve_compile_mode(mode: str, device: torch.device, dist: D.DistInfo, recompute: bool = False,
+                         key: str = "train.compile_mode") -> str:  # fmt: skip
+    """The mode ``auto`` stands for here: ``graph`` for one process on CUDA (forward, backward, clipping and the
+    optimiser replayed as one CUDA graph: the fastest correct mode where launches bound the step), else
+    ``default``. ``graph`` needs CUDA, a single process (DDP's and FSDP's communication hooks cannot be
+    captured) and no activation checkpointing (``recompute``: it saves and restores the RNG state from the
+    host): elsewhere it is an error naming ``key``."""
+    if mode not in COMPILE_MODES:
+        raise ElectraError(f"{key} must be one of {', '.join(COMPILE_MODES)}, not {mode!r}")
+    capturable = device.type == "cuda" and not dist.enabled and not recompute
+    if mode == "auto":
+        return "graph" if capturable else "default"
+    if mode == "graph" and not capturable:
+        where = ("under torchrun" if dist.enabled else "with activation checkpointing" if recompute
+                 else f"on {device.type}")  # fmt: skip
+        raise ElectraError(f"{key} graph captures one process's step on CUDA; {where} use default or reduce-overhead")
+    return mode
+
+
+def checkpoint_activations(blocks: Sequence[nn.Module]) -> None:
+    """Make each block recompute its activations in backward instead of keeping them
+    (``torch.utils.checkpoint``, non-reentrant; dropout draws the same numbers again). The modules and
+    their parameter names stay as they are, so checkpoints do not change."""
+    for block in blocks:
+        block.forward = functools.partial(_recomputed, type(block).forward.__get__(block))
+
+
+def _recomputed(forward: Callable[..., torch.Tensor], *args: object, **kwargs: object) -> torch.Tensor:
+    return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False, **kwargs)
+
+
 def parallelize(
     root: nn.Module,
     model: nn.Module,
@@ -55,19 +93,27 @@ def parallelize(
     fsdp: bool = False,
     compile: bool = False,
     compile_mode: str = "default",
+    recompute: bool = False,
 ) -> Parallel:
     """Wrap ``root`` (the module a step calls, holding ``model``) for this process: FSDP2 units per block
     and the root (under torchrun with ``fsdp``), then ``torch.compile``, then DDP (under torchrun without
-    ``fsdp``). Build the optimiser afterwards: FSDP turns the parameters into DTensors."""
+    ``fsdp``). Build the optimiser afterwards: FSDP turns the parameters into DTensors; and with
+    ``compile_mode`` ``graph`` (or ``auto`` resolving to it) make it capturable (``Parallel.step_graph``).
+    ``recompute``: activation checkpointing of every block (:func:`checkpoint_activations`)."""
+    if compile:
+        compile_mode = resolve_compile_mode(compile_mode, device, dist, recompute)
+    if recompute:  # inside the FSDP units, as torch's FSDP2 recipes do
+        checkpoint_activations(blocks)
     mode = "single"
     if dist.enabled and fsdp:
         D.apply_fsdp(root, blocks)
         mode = "fsdp"
     module: nn.Module = root
     if compile:
-        module = torch.compile(module, mode=compile_mode)
+        module = torch.compile(module, mode="default" if compile_mode == "graph" else compile_mode)
     if dist.enabled and not fsdp:
         ids = [device.index] if device.type == "cuda" else None
         module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
         mode = "ddp"
-    return Parallel(module, model, mode, cudagraphs=compile and compile_mode == "reduce-overhead")
+    return Parallel(module, model, mode, cudagraphs=compile and compile_mode == "reduce-overhead",
+                    step_graph=compile and compile_mode == "graph")  # fmt: skip

@@ -23,6 +23,7 @@ from electra.objectives.config import (
     MASK_SCHEDULES,
     ObjectiveConfig,
 )
+from electra.train.parallel import COMPILE_MODES
 
 
 @dataclass
@@ -92,7 +93,12 @@ class TrainSection:
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
     compile: bool = False
-    compile_mode: str = "default"  # torch.compile mode: default, reduce-overhead (CUDA graphs), max-autotune
+    # auto: graph on one CUDA device (the whole step replayed as one CUDA graph), else default; or a
+    # torch.compile mode: default, reduce-overhead (forward and backward as CUDA graphs), max-autotune
+    compile_mode: str = "auto"
+    # Recompute each encoder layer's activations in backward instead of keeping them (for Large: less
+    # memory, about a third more compute); the step is then not captured as one CUDA graph.
+    activation_checkpointing: bool = False
     fsdp: bool = False  # under torchrun: shard weights, gradients and optimiser state (FSDP2) instead of DDP
     # Start a new run from a pretrained checkpoint's weights (ours, or an `electra import`ed Hugging Face
     # ELECTRA): its model shape and tokenizer replace model.* and data.tokenizer; optimiser and data start fresh.
@@ -167,7 +173,7 @@ class PretrainConfig:
             ("train.clip_norm", t.clip_norm >= 0),
             ("train.skip_nonfinite_steps", t.skip_nonfinite_steps >= 0),
             ("train.precision", t.precision in ("auto", "bf16", "fp32")),
-            ("train.compile_mode", t.compile_mode in ("default", "reduce-overhead", "max-autotune")),
+            ("train.compile_mode", t.compile_mode in COMPILE_MODES),
             ("train.log_every", t.log_every > 0),
             ("train.save_every", t.save_every > 0),
             ("train.eval_every", t.eval_every >= 0),

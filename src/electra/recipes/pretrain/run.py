@@ -38,7 +38,7 @@ from electra.train.engine import Hook, Trainer, mean_over_ranks
 from electra.train.hooks import Evaluate, Progress, SaveCheckpoints
 from electra.train.metrics import MetricsLogger, plot_curves
 from electra.train.optim import build_adamw, load_state, param_groups, recipe_lr
-from electra.train.parallel import parallelize
+from electra.train.parallel import Parallel, parallelize
 
 # The metrics drawn in loss_curves.png and printed after a held-out evaluation.
 HEADLINE = ("loss", "mlm_loss", "disc_loss", "main_loss", "gen_acc", "disc_acc", "main_acc")
@@ -225,9 +225,9 @@ def _build_trainer(
     model = _new_model(start, data, special).to(device)
     objective = build.build_objective(model, cfg, special, data.vocab_size, data.never_mask()).to(device)
     parallel = parallelize(objective, model, model.parallel_blocks(), dist, device, fsdp=t.fsdp, compile=t.compile,
-                           compile_mode=t.compile_mode)  # fmt: skip
+                           compile_mode=t.compile_mode, recompute=t.activation_checkpointing)  # fmt: skip
     optimizer = build_adamw(param_groups(model, t.weight_decay), (t.adam_beta1, t.adam_beta2), t.adam_eps,
-                            t.bias_correction)  # fmt: skip
+                            t.bias_correction, capturable=parallel.step_graph)  # fmt: skip
     step = 0
     if start.state is not None:
         load_state(optimizer, lambda: D.load_optimizer_state(model, optimizer, start.state["optimizer"]))
@@ -238,7 +238,7 @@ def _build_trainer(
         torch.manual_seed(derived_seed(t.seed, dist.rank, step))
     hooks = _hooks(start, data, model, objective, parallel.mode == "fsdp", special, device, dist, progress)
     if dist.is_main:
-        _announce(start, data, model, device, parallel.mode, dist)
+        _announce(start, data, model, device, parallel, dist)
     return Trainer(model=model, parallel=parallel, forward=objective_forward, optimizer=optimizer,
                    schedule=lambda s: recipe_lr(s, t.lr, t.warmup_steps, t.steps), total_steps=t.steps,
                    device=device, precision=t.precision, grad_accum=t.grad_accum, clip_norm=t.clip_norm,
@@ -296,7 +296,7 @@ def _report_held_out(trainer: Trainer, values: dict[str, float]) -> None:
     tqdm.write(f"step {trainer.step}: held-out {shown}")
 
 
-def _announce(start: Start, data: PretrainData, model: nn.Module, device: torch.device, mode: str,
+def _announce(start: Start, data: PretrainData, model: nn.Module, device: torch.device, parallel: Parallel,
               dist: D.DistInfo) -> None:  # fmt: skip
     cfg = start.cfg
     out = Path(cfg.train.output_dir)
@@ -305,7 +305,8 @@ def _announce(start: Start, data: PretrainData, model: nn.Module, device: torch.
     n_params = sum(p.numel() for p in model.parameters())
     held = f"held-out evaluation on {len(data.held_out) * dist.world_size:,} | " if data.held_out is not None else ""
     tqdm.write(
-        f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if mode == 'fsdp' else ''} | "
+        f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if parallel.mode == 'fsdp' else ''}"
+        f"{' | the whole step as one CUDA graph' if parallel.step_graph else ''} | "
         f"{n_params / 1e6:.2f}M parameters{f' from {start.init.path}' if start.init else ''} | "
         f"{len(data.train):,} training sequences of {data.train.max_seq_length} | {held}"
         f"vocab {data.vocab_size:,}"
