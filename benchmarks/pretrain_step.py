@@ -26,8 +26,8 @@ import argparse
 import datetime
 import gc
 import itertools
-import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +42,7 @@ from electra.objectives import ObjectiveConfig, ReplacedTokenDetection
 from electra.recipes.pretrain.flops import pretraining_flops
 from electra.recipes.pretrain.run import objective_forward
 from electra.train.engine import Trainer
+from electra.train.metrics import read_metrics
 from electra.train.optim import build_adamw, param_groups
 from electra.train.parallel import Parallel
 
@@ -210,26 +211,30 @@ def run_variant(name: str, shape: Shape, device: torch.device, steps: int, warmu
     return out
 
 
-def real_command(shape: Shape, corpus: str, steps: int, device: torch.device) -> dict:
-    """``electra pretrain`` itself on ``corpus`` at this shape (compiled: ``--train.compile true``, which picks
-    its mode), ``steps`` steps; ms/step is the median of the logged windows after the first fifth."""
-    from electra.recipes.pretrain import build_config, pretrain
-
+def real_command(shape: Shape, corpus: str, steps: int, device: torch.device, launch: str = "single") -> dict:
+    """``electra pretrain`` itself, as a user runs it, on ``corpus`` at this shape for ``steps`` steps: one
+    process (``single``), or under ``torchrun`` on every GPU (or 2 CPU processes) with DDP or FSDP. On CUDA
+    ``--train.compile true`` (its ``auto`` mode); on CPU eager, as the README's command. ms/step is the median of
+    the logged windows after the first fifth of the steps."""
     preset = "tiny" if shape.name in ("tiny", "smoke") else shape.name
-    compile_on = "false" if device.type == "cpu" else "true"
+    compile_on = "true" if device.type == "cuda" else "false"
+    procs = max(1, torch.cuda.device_count()) if device.type == "cuda" else 2
     with tempfile.TemporaryDirectory() as out:
-        cfg = build_config(preset, overrides=[
-            "--data.corpus", corpus, "--data.max_seq_length", str(shape.seq), "--train.batch_size", str(shape.batch),
-            "--train.steps", str(steps), "--train.log_every", "10", "--train.save_every", str(steps),
-            "--train.compile", compile_on, "--train.output_dir", out, "--train.tensorboard", "false",
-        ])  # fmt: skip
-        pretrain(cfg, progress=False)
-        rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
-    times = [r["step_time_s"] for r in rows if "step_time_s" in r and r["step"] > steps // 5]
-    tokens = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r and r["step"] > steps // 5]
-    ms = statistics.median(times) * 1e3
-    return {"variant": f"electra pretrain (compile {compile_on})", "shape": shape.name, "ms": ms,
-            "seq_s": shape.batch / ms * 1e3, "tok_s": statistics.median(tokens), "loss": rows[-1]["loss"]}  # fmt: skip
+        args = ["pretrain", "--preset", preset, "--data.corpus", corpus, "--data.max_seq_length", str(shape.seq),
+                "--train.batch_size", str(shape.batch), "--train.steps", str(steps), "--train.log_every", "10",
+                "--train.save_every", str(steps), "--train.compile", compile_on, "--train.device", device.type,
+                "--train.fsdp", str(launch == "fsdp").lower(), "--train.tensorboard", "false", "-o", out]  # fmt: skip
+        launcher = [sys.executable, "-m", "electra.cli.main"]
+        if launch != "single":
+            launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs),
+                        "-m", "electra.cli.main"]  # fmt: skip
+        subprocess.run([*launcher, *args], check=True, stdout=subprocess.DEVNULL)
+        rows = read_metrics(Path(out) / "metrics.jsonl")
+    late = [r for r in rows if "step_time_s" in r and r["step"] > steps // 5]
+    ms = statistics.median(r["step_time_s"] for r in late) * 1e3
+    where = f"{procs} x {launch.upper()}" if launch != "single" else "1 process"
+    return {"variant": f"electra pretrain, {where}", "shape": shape.name, "ms": ms, "seq_s": shape.batch / ms * 1e3,
+            "tok_s": statistics.median(r["tokens_per_s"] for r in late), "loss": rows[-1]["loss"]}  # fmt: skip
 
 
 def gpu_busy_ms(step, n: int = 5) -> float:
@@ -251,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--real-corpus", help="also time `electra pretrain` on this corpus (a file or catalogue name)")
     ap.add_argument("--real-steps", type=int, default=200)
+    ap.add_argument("--real-launch", default="single", help="comma-separated: single, ddp, fsdp (under torchrun)")
     ap.add_argument("--device", default="auto", help="auto (CUDA when there is one), cuda or cpu")
     ap.add_argument("--smoke", action="store_true", help="tiny shapes on CPU; checks both sides run and agree")
     args = ap.parse_args(argv)
@@ -269,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             r = run_variant(v, table[n], device, steps, warmup)
             rows.append(r)
             print({k: (round(x, 4) if isinstance(x, float) else x) for k, x in r.items()}, flush=True)
-        if args.real_corpus:
-            rows.append(real_command(table[n], args.real_corpus, args.real_steps, device))
+        for launch in args.real_launch.split(",") if args.real_corpus else []:
+            rows.append(real_command(table[n], args.real_corpus, args.real_steps, device, launch))
             print(rows[-1], flush=True)
     import transformers
 

@@ -26,13 +26,17 @@ def _pairs(path, n, seed):
     return path
 
 
-def _config(tmp, out, steps, *extra):
-    return build_seq2seq_config("tiny", None, [
+def _args(tmp, out, steps, *extra):
+    return [
         "--data.corpus", str(tmp / "train.tsv"), "--data.valid", str(tmp / "dev.tsv"), "--data.vocab_size", "40",
         "--model.hidden_size", "64", "--model.intermediate_size", "128", "--model.dropout", "0.0",
         "--train.steps", str(steps), "--train.warmup_steps", "100", "--train.lr", "3e-3", "--train.output_dir",
         str(out), "--data.max_tokens", "1024", "--train.beam", "1", "--train.tensorboard", "false",
-        "--train.log_every", "10", *extra])  # fmt: skip
+        "--train.log_every", "10", *extra]  # fmt: skip
+
+
+def _config(tmp, out, steps, *extra):
+    return build_seq2seq_config("tiny", None, _args(tmp, out, steps, *extra))
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +154,46 @@ def test_separate_vocabularies_train_save_and_translate(tmp_path):
     assert len(run_mod.translate(loaded.model, loaded.vocab, ["w1 w2"], beam=1)) == 1
     with pytest.raises(ElectraError, match="data.joint_vocabulary"):
         build_seq2seq_config("tiny", None, ["--data.joint_vocabulary", "false"])  # shared tables need one vocabulary
+
+
+def _without_key_bias(name, t):
+    """A weight without its attention key bias: softmax ignores that bias, so its gradient is float noise, which
+    Adam's normalisation turns into steps of full size (they differ between any two summation orders)."""
+    if name.endswith("qkv.bias"):
+        third = t.numel() // 3
+        return torch.cat([t[:third], t[2 * third :]])
+    if name.endswith("kv.bias"):
+        return t[t.numel() // 2 :]
+    return t
+
+
+def test_torchrun_two_ranks_train_as_one_process_and_resume_on_one(tmp_path):
+    """Each rank takes half the rows of every token-budget batch and weights its loss by its share of the
+    batch's tokens: 2 gloo processes reach one process's weights, write one run, and resume in one process."""
+    import os
+
+    from electra.train.metrics import read_metrics
+
+    _pairs(tmp_path / "train.tsv", 300, 0)
+    _pairs(tmp_path / "dev.tsv", 10, 1)
+    one, two = tmp_path / "one", tmp_path / "two"
+    train(_config(tmp_path, one, 6, "--train.save_every", "3"), progress=False)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                "-m", "electra.cli.main", "seq2seq", "train", "--preset", "tiny"]  # fmt: skip
+    done = subprocess.run([*launcher, *_args(tmp_path, two, 6, "--train.save_every", "3")], capture_output=True,
+                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in two.glob("checkpoint-*")) == ["checkpoint-0000003", "checkpoint-0000006"]
+    a = load_file(one / "checkpoint-0000006" / "model.safetensors")
+    b = load_file(two / "checkpoint-0000006" / "model.safetensors")
+    start = load_file(one / "checkpoint-0000003" / "model.safetensors")
+    assert any(not torch.equal(a[k], start[k]) for k in a)
+    for k in a:
+        torch.testing.assert_close(_without_key_bias(k, b[k]), _without_key_bias(k, a[k]), atol=1e-6, rtol=1e-5,
+                                   msg=k)  # fmt: skip
+    rows_one, rows_two = read_metrics(one / "metrics.jsonl"), read_metrics(two / "metrics.jsonl")
+    assert [r["step"] for r in rows_two] == [r["step"] for r in rows_one]
+    assert rows_two[-1]["loss"] == pytest.approx(rows_one[-1]["loss"], rel=1e-4)
+    assert rows_two[-1]["eval_bleu"] == pytest.approx(rows_one[-1]["eval_bleu"])
+    train(_config(tmp_path, two, 8, "--train.save_every", "4"), resume=True, progress=False)
+    assert (two / "checkpoint-0000008").is_dir()

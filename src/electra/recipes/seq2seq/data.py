@@ -83,6 +83,12 @@ class Vocabularies:
             out[TARGET_TOKENIZER] = self.target.to_str(pretty=True)
         return out
 
+    @classmethod
+    def from_files(cls, files: dict[str, str]) -> Vocabularies:
+        """The inverse of :meth:`files` (how torchrun's ranks receive rank 0's trained tokenizers)."""
+        source = Tokenizer.from_str(files["tokenizer.json"])
+        return cls(source, Tokenizer.from_str(files[TARGET_TOKENIZER]) if TARGET_TOKENIZER in files else source)
+
 
 TARGET_TOKENIZER = "target_tokenizer.json"
 
@@ -137,13 +143,18 @@ def collate(data: Encoded, rows: Sequence[int]) -> dict[str, torch.Tensor]:
 
 
 def batch_stream(data: Encoded, max_tokens: int, seed: int, device: torch.device, start_epoch: int = 0,
-                 start_batch: int = 0) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:  # fmt: skip
+                 start_batch: int = 0, rank: int = 0,
+                 world_size: int = 1) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:  # fmt: skip
     """``(epoch, batch_index, batch)`` forever, from ``start_epoch`` / ``start_batch`` (a resumed run's
-    position): each epoch's token-budget batches in their seeded order."""
+    position): each epoch's token-budget batches in their seeded order. Under torchrun each of ``world_size``
+    ranks gets every ``world_size``-th row of each batch (the whole batch when it has fewer rows than there are
+    ranks), so a step sees the same global batch at any process count and a run resumes at any of them."""
     epoch, first = start_epoch, start_batch
     lengths = data.lengths
     while True:
         batches = token_budget_batches(lengths, max_tokens, seed, epoch)
         for index in range(first, len(batches)):
-            yield epoch, index, {k: v.to(device) for k, v in collate(data, batches[index]).items()}
+            rows = batches[index]
+            share = rows[rank::world_size] if len(rows) >= world_size else rows
+            yield epoch, index, {k: v.to(device) for k, v in collate(data, share).items()}
         epoch, first = epoch + 1, 0

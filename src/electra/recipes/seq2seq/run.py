@@ -23,7 +23,7 @@ from electra.core.atomic import write_text_atomic
 from electra.core.config import flat_dict
 from electra.core.errors import ElectraError
 from electra.core.lock import run_lock
-from electra.core.runtime import autocast, hardware, resolve_device, set_rng_state
+from electra.core.runtime import autocast, derived_seed, hardware, resolve_device, set_rng_state
 from electra.data.parallel import Pair
 from electra.data.tokenizer import load_tokenizer
 from electra.generation.seq2seq import beam_search, greedy_decode
@@ -44,10 +44,17 @@ LOCKED = ("model.", "data.corpus", "data.tokenizer", "data.vocab_size", "data.ma
 HEADLINE = ("loss", "nll", "eval_bleu")
 
 
-def translation_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], epsilon: float) -> dict[str, torch.Tensor]:
-    """What a training step computes: the label-smoothed loss and the plain per-token NLL."""
+def translation_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], epsilon: float,
+                     dist: dist_mod.DistInfo | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    """What a training step computes: the label-smoothed loss and the plain NLL per target token. Under
+    torchrun each rank's mean is weighted by its share of the global batch's tokens (one all-reduce of a
+    count), so that DDP's average over ranks is the global batch's mean per token, as in one process."""
     logits = model(batch["src_ids"], batch["src_mask"], batch["tgt_in"])
     loss, nll = label_smoothed_nll(logits, batch["tgt_out"], epsilon, ignore_index=D.PAD)
+    if dist is not None and dist.enabled:
+        tokens = (batch["tgt_out"] != D.PAD).sum().float()
+        share = tokens / dist_mod.all_reduce_mean(tokens, dist).clamp_min(1.0)
+        loss, nll = loss * share, nll * share
     return {"loss": loss, "nll": nll}
 
 
@@ -151,12 +158,16 @@ def _starting_point(cfg: Seq2SeqTrainConfig, resume: bool) -> tuple[Path | None,
 def train(cfg: Seq2SeqTrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
     """Train per ``cfg``; returns the last logged metrics. The run directory is locked while it runs."""
     out = Path(cfg.train.output_dir)
-    with run_lock(out, enabled=int(os.environ.get("RANK", "0")) == 0):
-        ckpt.remove_stale(out)
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 holds the lock and cleans up
+    with run_lock(out, enabled=main):
+        if main:
+            ckpt.remove_stale(out)
         return _train(cfg, resume, progress)
 
 
-def _prepare(cfg: Seq2SeqTrainConfig, latest: Path | None, progress: bool):
+def _prepare(cfg: Seq2SeqTrainConfig, latest: Path | None, progress: bool, dist: dist_mod.DistInfo):
+    """Pairs read and encoded, with the run's vocabularies (a checkpoint's, the given tokenizer, or trained on
+    the training pairs: by rank 0 alone under torchrun, its files sent to the other ranks)."""
     d = cfg.data
     sources = D.pair_sources(d.corpus)
     train_text = D.read_split(sources["train"], "training pairs")
@@ -166,12 +177,15 @@ def _prepare(cfg: Seq2SeqTrainConfig, latest: Path | None, progress: bool):
         tok = D.check_translation_tokenizer(load_tokenizer(Path(d.tokenizer)), d.tokenizer)
         vocab = D.Vocabularies(tok, tok)
     else:
-        vocab = D.Vocabularies.train(train_text, d.vocab_size, d.tokenizer_kind, d.joint_vocabulary)
+        files = None
+        if dist.is_main:
+            files = D.Vocabularies.train(train_text, d.vocab_size, d.tokenizer_kind, d.joint_vocabulary).files()
+        vocab = D.Vocabularies.from_files(dist_mod.broadcast_object(files, dist))
     train_data = D.encode_pairs(vocab, train_text, d.max_length, d.max_ratio)
     valid_paths = [Path(p) for p in d.valid] or sources.get("dev")
     valid_text = D.read_split(valid_paths, "validation pairs") if valid_paths else []
     valid = D.encode_pairs(vocab, valid_text, cfg.model.max_positions - 1, None) if valid_text else None
-    if progress:
+    if progress and dist.is_main:
         tqdm.write(f"electra: {len(train_data):,} training pairs ({train_data.dropped:,} longer than "
                    f"{d.max_length} tokens or a {d.max_ratio:g}:1 ratio left out), {len(valid_text):,} dev pairs, "
                    f"vocabulary {_sizes(vocab)}")  # fmt: skip
@@ -197,49 +211,72 @@ def _train(cfg: Seq2SeqTrainConfig, resume: bool, progress: bool) -> dict[str, f
     t = cfg.train
     latest, state = _starting_point(cfg, resume)
     device = resolve_device(t.device, "train.device")
-    vocab, train_data, valid, valid_text = _prepare(cfg, latest, progress)
+    dist = dist_mod.init_distributed(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    vocab, train_data, valid, valid_text = _prepare(cfg, latest, progress, dist)
     torch.manual_seed(t.seed)
     tgt_size = None if vocab.joint else vocab.target.get_vocab_size()
     model = TransformerSeq2Seq(cfg.model.model_config(vocab.source.get_vocab_size(), D.PAD, tgt_size))
     if latest is not None:
         ckpt.load_weights(model, latest)
     model.to(device)
-    dist = dist_mod.init_distributed(device.type)
-    if dist.enabled:
-        raise ElectraError("electra seq2seq train runs in one process for now (no torchrun): every rank would "
-                           "train on the same batches")  # fmt: skip
     parallel = parallelize(model, model, model.parallel_blocks(), dist, device)
     optimizer = build_adamw(param_groups(model, t.weight_decay), (t.adam_beta1, t.adam_beta2), t.adam_eps,
                             bias_correction=True)  # fmt: skip
+    step = int(state["step"]) if state else 0
     if state is not None:
         load_state(optimizer, lambda: dist_mod.load_optimizer_state(model, optimizer, state["optimizer"]))
     out = Path(t.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    trainer = Trainer(model=model, parallel=parallel, forward=lambda m, b: translation_loss(m, b, t.label_smoothing),
-                      optimizer=optimizer, schedule=lambda s: inverse_sqrt_lr(s, t.lr, t.warmup_steps),
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    trainer = Trainer(model=model, parallel=parallel, optimizer=optimizer,
+                      forward=lambda m, b: translation_loss(m, b, t.label_smoothing, dist),
+                      schedule=lambda s: inverse_sqrt_lr(s, t.lr, t.warmup_steps),
                       total_steps=t.steps, device=device, precision=t.precision, clip_norm=t.clip_norm, dist=dist,
-                      hooks=_hooks(cfg, model, vocab, valid, valid_text, device, progress),
+                      hooks=_hooks(cfg, model, vocab, valid, valid_text, device, progress, dist),
                       batches_per_epoch=len(D.token_budget_batches(train_data.lengths, cfg.data.max_tokens, t.seed)),
-                      step=int(state["step"]) if state else 0)  # fmt: skip
-    if state is not None:
-        set_rng_state(state["rng"])
-    if progress:
+                      step=step)  # fmt: skip
+    _seed_rank(t.seed, state, dist, step)
+    if progress and dist.is_main:
         n_params = sum(p.numel() for p in model.parameters())
-        tqdm.write(f"electra: seq2seq on {hardware(device)} | {n_params / 1e6:.2f}M parameters | {t.steps:,} steps")
+        ranks = f" x {dist.world_size} processes (DDP)" if dist.enabled else ""
+        tqdm.write(f"electra: seq2seq on {hardware(device)}{ranks} | {n_params / 1e6:.2f}M parameters | "
+                   f"{t.steps:,} steps")  # fmt: skip
     epoch, batch = (int(state["epoch"]), int(state["batch_index"])) if state else (0, 0)
-    last = trainer.fit(D.batch_stream(train_data, cfg.data.max_tokens, t.seed, device, epoch, batch))
-    png = plot_curves(out / "metrics.jsonl", out / "loss_curves.png", HEADLINE, "translation training")
-    if png and progress:
-        tqdm.write(f"electra: checkpoints in {out}; loss curves in {png}")
+    last = trainer.fit(D.batch_stream(train_data, cfg.data.max_tokens, t.seed, device, epoch, batch, dist.rank,
+                                      dist.world_size))  # fmt: skip
+    del trainer, parallel  # the DDP wrapper goes before the process group (see distributed.shutdown)
+    if dist.is_main:
+        png = plot_curves(out / "metrics.jsonl", out / "loss_curves.png", HEADLINE, "translation training")
+        if png and progress:
+            tqdm.write(f"electra: checkpoints in {out}; loss curves in {png}")
+    dist_mod.shutdown(dist)
     return last
 
 
+def _seed_rank(seed: int, state: dict[str, Any] | None, dist: dist_mod.DistInfo, step: int) -> None:
+    """Each rank's random stream (dropout): a resumed run's saved one, else rank 0 keeps the run's seed and
+    every other rank gets one derived from it (as pretraining does)."""
+    if state is not None:
+        saved = state.get("rng_per_rank") or [state["rng"]]
+        if dist.rank < len(saved):
+            set_rng_state(saved[dist.rank])
+            return
+    if dist.rank > 0:
+        torch.manual_seed(derived_seed(seed, dist.rank, step))
+
+
 def _hooks(cfg: Seq2SeqTrainConfig, model: TransformerSeq2Seq, vocab: D.Vocabularies, valid: D.Encoded | None,
-           valid_text: list[Pair], device: torch.device, progress: bool) -> list:  # fmt: skip
+           valid_text: list[Pair], device: torch.device, progress: bool, dist: dist_mod.DistInfo) -> list:  # fmt: skip
+    """Progress and metrics, dev evaluation (rank 0 alone: the other ranks wait at the next step) and
+    checkpoints (every rank takes part; rank 0 writes)."""
     t = cfg.train
     out = Path(t.output_dir)
-    logger = MetricsLogger(out, t.tensorboard)
+    logger = MetricsLogger(out, t.tensorboard, enabled=dist.is_main)
+    progress = progress and dist.is_main
     meta = {**model.checkpoint_config(), "kind": "seq2seq"}
 
     def save(trainer: Trainer) -> Path | None:
@@ -253,7 +290,7 @@ def _hooks(cfg: Seq2SeqTrainConfig, model: TransformerSeq2Seq, vocab: D.Vocabula
         return {"loss": f"{values.get('loss', float('nan')):.3f}", "tok_s": f"{values['tokens_per_s']:,.0f}"}
 
     hooks: list = [Progress(logger, t.log_every, postfix, enabled=progress)]
-    if valid is not None:
+    if valid is not None and dist.is_main:
         hooks.append(Evaluate(lambda tr: _evaluate(model, vocab, valid, valid_text, cfg, device), logger,
                               every=t.save_every, report=report if progress else None))  # fmt: skip
     return [*hooks, SaveCheckpoints(save, t.save_every)]
