@@ -97,7 +97,8 @@ def beam_search(model: TransformerSeq2Seq, src: torch.Tensor, src_mask: torch.Te
                 beam: int = 4, length_penalty: float = 1.0, max_len_a: float = 1.2, max_len_b: int = 10,
                 use_cache: bool = True, min_len: int = 1) -> list[Hypothesis]:  # fmt: skip
     """The best of each source's ``beam`` finished hypotheses (see the module docstring), batched: all
-    sources' beams decode together, ``[sources * beam]`` rows of static shape. No hypothesis ends before
+    sources' beams decode together, ``[sources * beam]`` rows of static shape, and the finished hypotheses
+    are kept on the device (one host read per step: whether every source is done). No hypothesis ends before
     ``min_len`` tokens (fairseq's ``--min-len``; the end token included)."""
     batch, k = src.shape[0], beam
     limits = max_lengths(src_mask, max_len_a, max_len_b, model.config.max_positions - 1)
@@ -109,9 +110,8 @@ def beam_search(model: TransformerSeq2Seq, src: torch.Tensor, src_mask: torch.Te
     tokens[:, 0] = bos_id
     scores = torch.full((batch, k), float("-inf"), device=src.device)
     scores[:, 0] = 0.0  # one live beam per source at the start: the others would repeat it
-    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    done = [False] * batch  # k hypotheses finished, or the length limit reached
-    last_step = (limits - 1).tolist()
+    finished = Finished(batch, k, length + 1, src.device)
+    done = torch.zeros(batch, dtype=torch.bool, device=src.device)  # k finished, or the length limit reached
     base = (torch.arange(batch, device=src.device) * k)[:, None]
     for t in range(length):
         logp = F.log_softmax(step(tokens, t).float(), dim=-1).view(batch, k, -1)
@@ -119,8 +119,10 @@ def beam_search(model: TransformerSeq2Seq, src: torch.Tensor, src_mask: torch.Te
         vocab = logp.shape[-1]
         cand_scores, cand = (scores[..., None] + logp).view(batch, -1).topk(2 * k, dim=-1)
         origin, token = cand // vocab, cand % vocab
-        _finalise(finished, done, tokens, base + origin, token, cand_scores, t, k, eos_id, length_penalty)
-        done = [d or len(f) >= k or t >= last for d, f, last in zip(done, finished, last_step)]
+        ends = (token[:, :k] == eos_id) & torch.isfinite(cand_scores[:, :k]) & ~done[:, None]
+        finished.add(ends, tokens.index_select(0, (base + origin[:, :k]).flatten()).view(batch, k, -1),
+                     cand_scores[:, :k] / float(t + 1) ** length_penalty, t)  # fmt: skip
+        done |= (finished.count >= k) | (t + 1 >= limits)
         # the k best candidates that do not end: there are at least k among 2k (one end token per beam)
         rank = torch.where(token == eos_id, 2 * k, torch.arange(2 * k, device=src.device)).argsort(-1)[:, :k]
         keep = (base + origin.gather(1, rank)).flatten()
@@ -128,20 +130,39 @@ def beam_search(model: TransformerSeq2Seq, src: torch.Tensor, src_mask: torch.Te
         tokens = tokens.index_select(0, keep)
         tokens[:, t + 1] = token.gather(1, rank).flatten()
         reorder(keep)
-        if all(done):
+        if bool(done.all()):
             break
-    return [max(f, key=lambda h: h.score) for f in finished]
+    return finished.best()
 
 
-def _finalise(finished: list[list[Hypothesis]], done: list[bool], tokens: torch.Tensor, rows: torch.Tensor,
-              token: torch.Tensor, cand_scores: torch.Tensor, t: int, k: int, eos_id: int,
-              length_penalty: float) -> None:  # fmt: skip
-    """Add to ``finished`` the candidates among each unfinished source's ``k`` best that end (at step ``t``),
-    until the source holds ``k`` finished hypotheses."""
-    ends = (token[:, :k] == eos_id) & torch.isfinite(cand_scores[:, :k])
-    if not ends.any():
-        return
-    norm = float(t + 1) ** length_penalty
-    for b, j in ends.nonzero().tolist():
-        if not done[b] and len(finished[b]) < k:
-            finished[b].append(Hypothesis(tokens[rows[b, j], 1 : t + 1].tolist(), float(cand_scores[b, j]) / norm))
+class Finished:
+    """Each source's finished hypotheses, up to ``k``, in the order they ended, on the device: their tokens
+    (the start token first), lengths and length-normalised scores; a last, never-read slot takes what
+    arrives at a full source, so adding needs no host read."""
+
+    def __init__(self, batch: int, k: int, width: int, device: torch.device) -> None:
+        self.k = k
+        self.scores = torch.full((batch, k + 1), float("-inf"), device=device)
+        self.tokens = torch.zeros((batch, k + 1, width), dtype=torch.long, device=device)
+        self.lengths = torch.zeros((batch, k + 1), dtype=torch.long, device=device)
+        self.count = torch.zeros(batch, dtype=torch.long, device=device)
+
+    def add(self, ends: torch.Tensor, rows: torch.Tensor, scores: torch.Tensor, t: int) -> None:
+        """Store the candidates where ``ends`` [B, k] (in candidate order, until a source holds ``k``):
+        ``rows`` [B, k, width] their token rows, ``scores`` [B, k] their normalised scores, ended at step ``t``
+        (so ``t`` output tokens before the end token)."""
+        slot = self.count[:, None] + ends.long().cumsum(1) - 1
+        take = ends & (slot < self.k)
+        slot = torch.where(take, slot, self.k)
+        self.scores.scatter_(1, slot, scores)
+        self.tokens.scatter_(1, slot[..., None].expand_as(rows), rows)
+        self.lengths.scatter_(1, slot, torch.full_like(slot, t))
+        self.count += take.sum(1)
+
+    def best(self) -> list[Hypothesis]:
+        """Each source's best-scoring hypothesis (the first of equal ones), read back at once."""
+        best = self.scores[:, : self.k].argmax(1)
+        at = torch.arange(len(best), device=best.device)
+        tokens, lengths, scores = (self.tokens[at, best].tolist(), self.lengths[at, best].tolist(),
+                                   self.scores[at, best].tolist())  # fmt: skip
+        return [Hypothesis(row[1 : 1 + n], score) for row, n, score in zip(tokens, lengths, scores, strict=True)]
