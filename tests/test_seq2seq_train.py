@@ -67,6 +67,9 @@ def test_translate_and_evaluate_from_the_command_line(reverser, tmp_path):
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["w3 w2 w1", "w7 w6 w5 w4"]
+    done = subprocess.run([*cli, "translate", "-c", str(out), "--max-len-a", "0", "--max-len-b", "1"],
+                          input="w1 w2 w3\n", capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0 and done.stdout == "\n", done.stderr  # room for the end token alone
     done = subprocess.run([*cli, "seq2seq", "evaluate", "-c", str(out), "--data", str(tmp / "dev.tsv")],
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0 and done.stdout.startswith("BLEU ") and "tok:13a" in done.stdout, done.stderr

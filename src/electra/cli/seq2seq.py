@@ -31,9 +31,9 @@ def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from electra.data.parallel import PAIR_CATALOGUE
     from electra.recipes.seq2seq import data as D
-    from electra.recipes.seq2seq.run import evaluate_translation, load_translator
+    from electra.recipes.seq2seq.run import evaluate_translation
 
-    loaded = load_translator(args.checkpoint, args.device, args.average_last)
+    loaded = _load(args)
     entries = args.data or loaded.cfg.data.corpus
     if entries[0] in PAIR_CATALOGUE:
         paths = D.pair_sources(entries)[args.split]
@@ -42,7 +42,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     else:
         raise_error(f"the run was trained on files ({' '.join(entries)}), not a catalogue pair: give --data FILE")
     pairs = D.read_split(paths, "evaluation pairs")
-    scores, _ = evaluate_translation(loaded, pairs, args.beam, args.batch_size)
+    scores, _ = evaluate_translation(loaded, pairs, args.batch_size)
     print(f"BLEU {scores.bleu:.2f}  chrF {scores.chrf:.2f}  ({len(pairs):,} pairs, {loaded.path})")
     print(scores.signature)
 
@@ -55,24 +55,51 @@ def raise_error(message: str) -> None:
 
 def _cmd_translate(args: argparse.Namespace) -> None:
     from electra.core.atomic import atomic_file
-    from electra.recipes.seq2seq.run import load_translator, translate
+    from electra.recipes.seq2seq.run import translate_with
 
-    loaded = load_translator(args.checkpoint, args.device, args.average_last)
+    loaded = _load(args)
     if args.input:
         if not Path(args.input).is_file():
             raise_error(f"input file {args.input} does not exist")
         lines = Path(args.input).read_text(encoding="utf-8").splitlines()
     else:
         lines = sys.stdin.read().splitlines()
-    t = loaded.cfg.train
-    out = translate(loaded.model, loaded.vocab, [" ".join(x.split()) for x in lines], args.beam or t.beam,
-                    args.batch_size, t.length_penalty, t.max_len_a, t.max_len_b)  # fmt: skip
+    out = translate_with(loaded, [" ".join(x.split()) for x in lines], args.batch_size)
     text = "".join(o + "\n" for o in out)
     if args.output:
         with atomic_file(Path(args.output)) as f:
             f.write(text)
     else:
         sys.stdout.write(text)
+
+
+DECODING = ("beam", "length_penalty", "max_len_a", "max_len_b")
+
+
+def _load(args: argparse.Namespace):
+    """The checkpoint of ``-c``, its decoding settings overridden by those given on the command line."""
+    import dataclasses
+
+    from electra.recipes.seq2seq.run import load_translator
+
+    loaded = load_translator(args.checkpoint, args.device, args.average_last)
+    given = {k: getattr(args, k) for k in DECODING if getattr(args, k) is not None}
+    loaded.cfg.train = dataclasses.replace(loaded.cfg.train, **given)
+    return loaded
+
+
+def _decoding_arguments(p: argparse.ArgumentParser) -> None:
+    """The options ``seq2seq evaluate`` and ``translate`` share: the checkpoint and how to decode."""
+    p.add_argument("-c", "--checkpoint", required=True, help="checkpoint or run directory")
+    p.add_argument("--beam", type=int, help="beam size (default: the run's; 1 = greedy)")
+    p.add_argument("--length-penalty", type=float, help="fairseq's lenpen: scores over length ** this (default: "
+                   "the run's)")  # fmt: skip
+    p.add_argument("--max-len-a", type=float, help="at most a x source length + b tokens (default: the run's)")
+    p.add_argument("--max-len-b", type=int, help="see --max-len-a (default: the run's)")
+    p.add_argument("--batch-size", type=int, default=32, help="sentences per batch (default 32)")
+    p.add_argument("--average-last", type=int, default=1, metavar="K",
+                   help="the mean of the run's newest K checkpoints (default 1: the newest)")  # fmt: skip
+    p.add_argument("--device", default="auto")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -89,22 +116,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train, takes_overrides=True)
     ev = actions.add_parser("evaluate", help="BLEU and chrF (sacrebleu) of a checkpoint's translations")
-    ev.add_argument("-c", "--checkpoint", required=True, help="checkpoint or run directory")
+    _decoding_arguments(ev)
     ev.add_argument("--data", nargs="+", help="a catalogue pair, a TSV or two files (default: the run's corpus)")
     ev.add_argument("--split", default="test", help="split of a catalogue pair (default test)")
-    ev.add_argument("--beam", type=int, help="beam size (default: the run's; 1 = greedy)")
-    ev.add_argument("--batch-size", type=int, default=32)
-    ev.add_argument("--average-last", type=int, default=1, metavar="K",
-                    help="the mean of the run's newest K checkpoints (default 1: the newest)")  # fmt: skip
-    ev.add_argument("--device", default="auto")
     ev.set_defaults(func=_cmd_evaluate)
     tl = sub.add_parser("translate", help="translate sentences (a file, or standard input) with a trained model")
-    tl.add_argument("-c", "--checkpoint", required=True, help="checkpoint or run directory")
+    _decoding_arguments(tl)
     tl.add_argument("-i", "--input", help="one sentence per line (default: standard input)")
     tl.add_argument("-o", "--output", help="file for the translations (default: standard output)")
-    tl.add_argument("--beam", type=int, help="beam size (default: the run's; 1 = greedy)")
-    tl.add_argument("--batch-size", type=int, default=32)
-    tl.add_argument("--average-last", type=int, default=1, metavar="K",
-                    help="the mean of the run's newest K checkpoints (default 1: the newest)")  # fmt: skip
-    tl.add_argument("--device", default="auto")
     tl.set_defaults(func=_cmd_translate)

@@ -7,14 +7,18 @@ random-number state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from electra.core import checkpoint as ckpt
-from electra.core.runtime import rng_state
+from electra.core.errors import ElectraError
+from electra.core.lock import run_lock
+from electra.core.runtime import rng_state, set_rng_state
 from electra.train import distributed as D
 from electra.train.engine import Trainer
 from electra.train.optim import with_step_count
@@ -61,3 +65,46 @@ def save_training_checkpoint(
         ckpt.prune_checkpoints(run_dir, keep)
     D.barrier(trainer.dist)
     return path
+
+
+@contextlib.contextmanager
+def run_directory(out: Path) -> Iterator[None]:
+    """Hold ``out`` for a training run: locked against a second run, and cleaned of what interrupted
+    checkpoint writes left behind (both by rank 0 alone under torchrun)."""
+    main = int(os.environ.get("RANK", "0")) == 0
+    with run_lock(out, enabled=main):
+        if main:
+            ckpt.remove_stale(out)
+        yield
+
+
+def checkpoint_to_resume(out: Path, resume: bool) -> Path | None:
+    """The newest checkpoint in run directory ``out`` when ``resume`` (a one-line error if there is none),
+    else None (a one-line error if ``out`` already holds checkpoints: a new run must not mix with them)."""
+    latest = ckpt.latest_checkpoint(out)
+    if resume and latest is None:
+        raise ElectraError(f"--resume: no checkpoint in {out}")
+    if not resume and latest is not None:
+        raise ElectraError(f"{out} already holds checkpoints; pass --resume or choose another --train.output_dir")
+    return latest
+
+
+def resumable_state(latest: Path, steps: int) -> dict[str, Any]:
+    """``latest``'s trainer state, checked to be before ``steps`` (train.steps) so that there is work left."""
+    state = ckpt.load_trainer_state(latest)
+    if int(state["step"]) >= steps:
+        raise ElectraError(f"--resume: {latest} is at step {int(state['step'])}, not before train.steps = "
+                           f"{steps}; raise train.steps to train on")  # fmt: skip
+    return state
+
+
+def restore_rank_rng(state: dict[str, Any] | None, rank: int) -> bool:
+    """Set this rank's random state as the checkpoint saved it; False when there is none to restore (a fresh
+    run, or a rank the checkpoint's run did not have: it keeps its own seed)."""
+    if state is None:
+        return False
+    saved = state.get("rng_per_rank") or [state["rng"]]
+    if rank >= len(saved):
+        return False
+    set_rng_state(saved[rank])
+    return True

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,7 @@ from electra.core import checkpoint as ckpt
 from electra.core.atomic import write_text_atomic
 from electra.core.config import flat_dict
 from electra.core.errors import ElectraError
-from electra.core.lock import run_lock
-from electra.core.runtime import autocast, derived_seed, resolve_device, set_rng_state
+from electra.core.runtime import autocast, derived_seed, resolve_device
 from electra.data.shards import RowSubset, batch_iterator, derive_inputs
 from electra.models import CheckpointInfo, ElectraConfig, PretrainedModel, build_model, read_checkpoint
 from electra.models.config import EncoderConfig, EncoderShape
@@ -33,7 +31,13 @@ from electra.recipes.pretrain.config import ModelSection, PretrainConfig, config
 from electra.recipes.pretrain.data import PretrainData, load_data
 from electra.recipes.pretrain.memory import check_step_memory
 from electra.train import distributed as D
-from electra.train.checkpoint import save_training_checkpoint
+from electra.train.checkpoint import (
+    checkpoint_to_resume,
+    restore_rank_rng,
+    resumable_state,
+    run_directory,
+    save_training_checkpoint,
+)
 from electra.train.engine import Hook, Trainer, mean_over_ranks
 from electra.train.hooks import Evaluate, Progress, SaveCheckpoints
 from electra.train.metrics import MetricsLogger, plot_curves
@@ -138,12 +142,7 @@ class Start:
 
 def starting_point(cfg: PretrainConfig, resume: bool) -> Start:
     """The checkpoint to resume (checked against ``cfg``'s locked keys) or to start from, or neither."""
-    out = Path(cfg.train.output_dir)
-    latest = ckpt.latest_checkpoint(out)
-    if resume and latest is None:
-        raise ElectraError(f"--resume: no checkpoint in {out}")
-    if not resume and latest is not None:
-        raise ElectraError(f"{out} already holds checkpoints; pass --resume or choose another --train.output_dir")
+    latest = checkpoint_to_resume(Path(cfg.train.output_dir), resume)
     if latest is None:
         cfg, init = adopt_initial_model(cfg)
         return Start(cfg, init=init)
@@ -154,11 +153,7 @@ def starting_point(cfg: PretrainConfig, resume: bool) -> Start:
         cfg = copy.deepcopy(cfg)
         cfg.model = config_from_dict(info.train_config).model
     check_resume_config(cfg, info.train_config, latest)
-    state = ckpt.load_trainer_state(latest)
-    if int(state["step"]) >= cfg.train.steps:
-        raise ElectraError(f"--resume: {latest} is at step {int(state['step'])}, not before train.steps = "
-                           f"{cfg.train.steps}; raise train.steps to train on")  # fmt: skip
-    return Start(cfg, resume=info, state=state)
+    return Start(cfg, resume=info, state=resumable_state(latest, cfg.train.steps))
 
 
 def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
@@ -166,10 +161,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
 
     The run directory is locked for the run (rank 0 holds the lock under torchrun); what interrupted
     checkpoint writes left behind is removed first."""
-    out = Path(cfg.train.output_dir)
-    with run_lock(out, enabled=int(os.environ.get("RANK", "0")) == 0):
-        if int(os.environ.get("RANK", "0")) == 0:
-            ckpt.remove_stale(out)
+    with run_directory(Path(cfg.train.output_dir)):
         return _pretrain(cfg, resume, progress)
 
 
@@ -190,10 +182,7 @@ def _pretrain(cfg: PretrainConfig, resume: bool, progress: bool) -> dict[str, fl
     data = load_data(cfg, start.source.path / "tokenizer.json" if start.source else None, dist, progress)
     special = data.special_ids()
     trainer = _build_trainer(start, data, special, device, dist, progress)
-    if start.state is not None:
-        saved = start.state.get("rng_per_rank") or [start.state["rng"]]
-        if dist.rank < len(saved):  # a rank that did not exist when the checkpoint was written keeps its seed
-            set_rng_state(saved[dist.rank])
+    restore_rank_rng(start.state, dist.rank)  # a rank the checkpoint's run did not have keeps its seed
     last = trainer.fit(_batches(start, data, t.batch_size // dist.world_size, dist, device))
     del trainer  # the DDP / FSDP wrappers go before the process group (see D.shutdown)
     if dist.is_main:

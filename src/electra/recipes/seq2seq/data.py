@@ -100,7 +100,8 @@ class Encoded:
 
     src: list[list[int]] = field(default_factory=list)
     tgt: list[list[int]] = field(default_factory=list)
-    dropped: int = 0
+    dropped: int = 0  # pairs the training filter left out
+    cut: int = 0  # pairs kept with a side cut to max_length
 
     def __len__(self) -> int:
         return len(self.src)
@@ -120,6 +121,7 @@ def encode_pairs(vocab: Vocabularies, pairs: Sequence[Pair], max_length: int, ma
         if max_ratio is not None and not length_ok(len(s) + 1, len(t) + 1, max_length, max_ratio):
             out.dropped += 1
             continue
+        out.cut += len(s) >= max_length or len(t) >= max_length
         out.src.append(s[: max_length - 1] + [EOS])
         out.tgt.append([BOS, *t[: max_length - 1], EOS])
     return out

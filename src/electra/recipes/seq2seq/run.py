@@ -8,7 +8,6 @@ metrics JSONL, TensorBoard and a loss PNG as pretraining has them.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,7 @@ from electra.core import checkpoint as ckpt
 from electra.core.atomic import write_text_atomic
 from electra.core.config import flat_dict
 from electra.core.errors import ElectraError
-from electra.core.lock import run_lock
-from electra.core.runtime import autocast, derived_seed, hardware, resolve_device, set_rng_state
+from electra.core.runtime import autocast, derived_seed, hardware, resolve_device
 from electra.data.parallel import Pair
 from electra.data.tokenizer import load_tokenizer
 from electra.generation.seq2seq import beam_search, greedy_decode
@@ -32,7 +30,13 @@ from electra.objectives.translation import label_smoothed_nll
 from electra.recipes.seq2seq import data as D
 from electra.recipes.seq2seq.config import Seq2SeqTrainConfig, config_from_dict
 from electra.train import distributed as dist_mod
-from electra.train.checkpoint import save_training_checkpoint
+from electra.train.checkpoint import (
+    checkpoint_to_resume,
+    restore_rank_rng,
+    resumable_state,
+    run_directory,
+    save_training_checkpoint,
+)
 from electra.train.engine import Trainer
 from electra.train.hooks import Evaluate, Progress, SaveCheckpoints
 from electra.train.metrics import MetricsLogger, plot_curves
@@ -88,10 +92,9 @@ def translate(model: TransformerSeq2Seq, vocab: D.Vocabularies, sentences: list[
     device = next(model.parameters()).device
     limit = model.config.max_positions - 1
     enc = D.encode_pairs(vocab, [(s, "") for s in sentences], limit, None)
-    cut = sum(len(e.ids) >= limit for e in vocab.source.encode_batch(sentences))
-    if cut:
-        tqdm.write(f"electra: warning: {cut} sentence(s) longer than {limit - 1} tokens were cut to fit the model",
-                   file=sys.stderr)  # fmt: skip
+    if enc.cut:
+        tqdm.write(f"electra: warning: {enc.cut} sentence(s) longer than {limit - 1} tokens were cut to fit the "
+                   "model", file=sys.stderr)  # fmt: skip
     order = sorted((i for i, s in enumerate(sentences) if s.strip()), key=lambda i: len(enc.src[i]))
     out = [""] * len(sentences)
     for start in range(0, len(order), batch_size):
@@ -132,12 +135,7 @@ def _evaluate(model: TransformerSeq2Seq, vocab: D.Vocabularies, valid: D.Encoded
 
 
 def _starting_point(cfg: Seq2SeqTrainConfig, resume: bool) -> tuple[Path | None, dict[str, Any] | None]:
-    out = Path(cfg.train.output_dir)
-    latest = ckpt.latest_checkpoint(out)
-    if resume and latest is None:
-        raise ElectraError(f"--resume: no checkpoint in {out}")
-    if not resume and latest is not None:
-        raise ElectraError(f"{out} already holds checkpoints; pass --resume or choose another --train.output_dir")
+    latest = checkpoint_to_resume(Path(cfg.train.output_dir), resume)
     if latest is None:
         return None, None
     saved = load_checkpoint(latest, pretrained=True).train_config
@@ -148,20 +146,12 @@ def _starting_point(cfg: Seq2SeqTrainConfig, resume: bool) -> tuple[Path | None,
         if key.startswith(LOCKED) and now[key] != then[key]:
             raise ElectraError(f"config does not match checkpoint {latest}: {key} = {now[key]!r}, "
                                f"checkpoint has {then[key]!r}")  # fmt: skip
-    state = ckpt.load_trainer_state(latest)
-    if int(state["step"]) >= cfg.train.steps:
-        raise ElectraError(f"--resume: {latest} is at step {int(state['step'])}, not before train.steps = "
-                           f"{cfg.train.steps}; raise train.steps to train on")  # fmt: skip
-    return latest, state
+    return latest, resumable_state(latest, cfg.train.steps)
 
 
 def train(cfg: Seq2SeqTrainConfig, resume: bool = False, progress: bool = True) -> dict[str, float]:
     """Train per ``cfg``; returns the last logged metrics. The run directory is locked while it runs."""
-    out = Path(cfg.train.output_dir)
-    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 holds the lock and cleans up
-    with run_lock(out, enabled=main):
-        if main:
-            ckpt.remove_stale(out)
+    with run_directory(Path(cfg.train.output_dir)):
         return _train(cfg, resume, progress)
 
 
@@ -260,11 +250,8 @@ def _train(cfg: Seq2SeqTrainConfig, resume: bool, progress: bool) -> dict[str, f
 def _seed_rank(seed: int, state: dict[str, Any] | None, dist: dist_mod.DistInfo, step: int) -> None:
     """Each rank's random stream (dropout): a resumed run's saved one, else rank 0 keeps the run's seed and
     every other rank gets one derived from it (as pretraining does)."""
-    if state is not None:
-        saved = state.get("rng_per_rank") or [state["rng"]]
-        if dist.rank < len(saved):
-            set_rng_state(saved[dist.rank])
-            return
+    if restore_rank_rng(state, dist.rank):
+        return
     if dist.rank > 0:
         torch.manual_seed(derived_seed(seed, dist.rank, step))
 
@@ -339,10 +326,15 @@ def average_checkpoints(model: torch.nn.Module, paths: list[Path], wanted: int, 
             state[name].copy_(value / len(paths))
 
 
-def evaluate_translation(loaded: Loaded, pairs: list[Pair], beam: int | None = None,
-                         batch_size: int = 32) -> tuple[Scores, list[str]]:  # fmt: skip
-    """BLEU / chrF of ``loaded``'s translations of ``pairs`` (the run's beam settings unless ``beam``)."""
+def translate_with(loaded: Loaded, sentences: list[str], batch_size: int = 32) -> list[str]:
+    """:func:`translate` with the decoding settings of ``loaded.cfg.train`` (beam, length penalty, length limit:
+    the run's, or what the command line put there)."""
     t = loaded.cfg.train
-    hyps = translate(loaded.model, loaded.vocab, [s for s, _ in pairs], beam or t.beam, batch_size,
-                     t.length_penalty, t.max_len_a, t.max_len_b)  # fmt: skip
+    return translate(loaded.model, loaded.vocab, sentences, t.beam, batch_size, t.length_penalty, t.max_len_a,
+                     t.max_len_b)  # fmt: skip
+
+
+def evaluate_translation(loaded: Loaded, pairs: list[Pair], batch_size: int = 32) -> tuple[Scores, list[str]]:
+    """BLEU / chrF of ``loaded``'s translations of ``pairs`` (decoded as :func:`translate_with` does)."""
+    hyps = translate_with(loaded, [s for s, _ in pairs], batch_size)
     return score(hyps, [r for _, r in pairs]), hyps
