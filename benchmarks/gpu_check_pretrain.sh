@@ -16,10 +16,10 @@ python -c "import torch, transformers; print('torch', torch.__version__, '| tran
 if [ "$part" = small ]; then
   # The captured whole step against eager and compiled steps; activation checkpointing; the compiled objective.
   python -m pytest -q -p no:cacheprovider tests/test_step_graph.py tests/test_compiled_step.py \
-    tests/test_activation_checkpointing.py
-  python benchmarks/pretrain_step.py --shape small --variants ours-compile,ours-graphs,ours-step,peer-compile \
+    tests/test_activation_checkpointing.py tests/test_fused_output.py
+  python benchmarks/pretrain_step.py --shape small --variants ours-compile,ours-graphs,ours-step,ours-step+fused,peer-compile \
     --steps 30 --warmup 6 --real-corpus "$corpus" --real-steps 300 --real-launch single,ddp
 else
-  python benchmarks/pretrain_step.py --shape base --variants ours-compile,ours-step,peer-compile \
+  python benchmarks/pretrain_step.py --shape base --variants ours-compile,ours-step,ours-step+fused,peer-compile \
     --steps 20 --warmup 5 --real-corpus "$corpus" --real-steps 100 --real-launch fsdp
 fi

@@ -17,7 +17,8 @@ with the same AdamW builder; only data loading is left out (one batch, already o
 
 Variants: ``ours`` (eager), ``ours-compile`` (torch.compile), ``ours-graphs`` (compile mode reduce-overhead:
 forward and backward as CUDA graphs), ``ours-step`` (compiled, and the whole step, clipping and the optimiser
-included, captured as one CUDA graph: what ``--train.compile true`` picks on one GPU), ``peer``, ``peer-compile``.
+included, captured as one CUDA graph: what ``--train.compile true`` picks on one GPU), ``peer``, ``peer-compile``;
+``+fused`` after an ``ours`` variant sets ``objective.fused_output`` (e.g. ``ours-step+fused``).
 """
 
 from __future__ import annotations
@@ -79,11 +80,12 @@ def model_flops(shape: Shape) -> float:
 
 
 # --------------------------------------------------------------------------------------------- ours
-def build_ours(shape: Shape, device: torch.device):
+def build_ours(shape: Shape, device: torch.device, fused_output: bool = False):
     torch.manual_seed(0)
     model = Electra(ElectraConfig(shape.disc, shape.gen_mult)).to(device)
     # The CLI pads the vocabulary to a multiple of 64; the benchmark keeps the paper's 30522.
-    obj = ReplacedTokenDetection(model.generator, model.discriminator, [0, 101, 102, 103], 103, ObjectiveConfig())
+    obj = ReplacedTokenDetection(model.generator, model.discriminator, [0, 101, 102, 103], 103,
+                                 ObjectiveConfig(fused_output=fused_output))  # fmt: skip
     obj.to(device)
     return model, obj
 
@@ -156,8 +158,10 @@ def make_batch(shape: Shape, device: torch.device):
 
 def build_trainer(name: str, shape: Shape, device: torch.device) -> Trainer:
     """The engine around this project's objective (``ours*``) or the peer's (``peer*``), compiled as named."""
+    fused = name.endswith("+fused")  # objective.fused_output: the generator's output layer and loss in chunks
+    name = name.removesuffix("+fused")
     if name.startswith("ours"):
-        model, root = build_ours(shape, device)
+        model, root = build_ours(shape, device, fused)
         forward = objective_forward
     else:
         model = root = build_peer(shape, device)

@@ -27,3 +27,14 @@ def tiny_encoder_config() -> EncoderConfig:
 @pytest.fixture
 def tiny_electra_config(tiny_encoder_config) -> ElectraConfig:
     return ElectraConfig(tiny_encoder_config, generator_multiplier=0.5)
+
+
+@pytest.fixture
+def fallback_random():
+    """Inductor draws eager's random numbers (it has its own generator otherwise), so that compiled and eager
+    paths mask and sample the same tokens. Set through the config's own ``patch`` (monkeypatch's undo deletes
+    the option from inductor's config module)."""
+    import torch._inductor.config as inductor_config
+
+    with inductor_config.patch(fallback_random=True):
+        yield

@@ -12,18 +12,17 @@ from electra.objectives import ObjectiveConfig, ReplacedTokenDetection
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-def test_compiled_objective_matches_eager(tiny_electra_config, monkeypatch):
+@pytest.mark.parametrize("fused_output", [False, True], ids=["plain", "fused-output"])
+def test_compiled_objective_matches_eager(tiny_electra_config, fallback_random, fused_output):
     """Same weights, batch and random draws: same losses and gradients (float tolerance) on CPU.
 
     Inductor draws random numbers with its own generator unless ``fallback_random`` is set; the test
     sets it so both paths mask and sample the same tokens, which isolates the compiled arithmetic.
     """
-    import torch._inductor.config as inductor_config
-
-    monkeypatch.setattr(inductor_config, "fallback_random", True)
     torch.manual_seed(0)
     model = Electra(tiny_electra_config)
-    eager = ReplacedTokenDetection(model.generator, model.discriminator, [0, 1, 2, 3], 4, ObjectiveConfig())
+    config = ObjectiveConfig(fused_output=fused_output)  # the generator's output layer and loss fused, or not
+    eager = ReplacedTokenDetection(model.generator, model.discriminator, [0, 1, 2, 3], 4, config)
     fast = copy.deepcopy(eager)
     ids, mask = random_batch(4, 24, tiny_electra_config.discriminator.vocab_size, pad_from=[24, 20, 13, 24])
     types = torch.zeros_like(ids)

@@ -100,12 +100,9 @@ def test_the_capturable_step_gives_eager_losses_and_weights(tiny_electra_config)
     assert any(not torch.equal(before[n].detach(), w) for n, w in graph[1].items())  # the weights moved
 
 
-def test_the_compiled_step_gives_eager_losses_and_weights_after_several_steps(tiny_electra_config, monkeypatch):
+def test_the_compiled_step_gives_eager_losses_and_weights_after_several_steps(tiny_electra_config, fallback_random):
     """``train.compile`` on CPU (``auto``: torch.compile's default mode) through the same engine: float
     tolerance of eager after 6 steps (inductor draws eager's random numbers with ``fallback_random``)."""
-    import torch._inductor.config as inductor_config
-
-    monkeypatch.setattr(inductor_config, "fallback_random", True)
     cpu = torch.device("cpu")
     eager = _run(tiny_electra_config, cpu, 6, step_graph=False)
     compiled = _run(tiny_electra_config, cpu, 6, step_graph=True, compile=True)
@@ -153,10 +150,7 @@ def test_the_captured_graph_gives_eager_losses_and_weights_on_cuda(tiny_electra_
 
 
 @cuda_only
-def test_the_compiled_and_captured_step_matches_compiled_steps_on_cuda(tiny_electra_config, monkeypatch):
-    import torch._inductor.config as inductor_config
-
-    monkeypatch.setattr(inductor_config, "fallback_random", True)
+def test_the_compiled_and_captured_step_matches_compiled_steps_on_cuda(tiny_electra_config, fallback_random):
     cuda = torch.device("cuda")
     compiled = _run(tiny_electra_config, cuda, 8, step_graph=False, compile=True)
     graph = _run(tiny_electra_config, cuda, 8, step_graph=True, compile=True)

@@ -27,8 +27,12 @@ class MaskedLMHead(nn.Module):
         self.layer_norm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
+    def features(self, hidden: torch.Tensor) -> torch.Tensor:
+        """What the output layer reads: ``LayerNorm(GELU(dense(hidden)))`` [..., embedding size]."""
+        return self.layer_norm(F.gelu(self.dense(hidden)))
+
     def forward(self, hidden: torch.Tensor, word_embeddings: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.layer_norm(F.gelu(self.dense(hidden))), word_embeddings, self.bias)
+        return F.linear(self.features(hidden), word_embeddings, self.bias)
 
 
 class _EncoderWithHead(PretrainedModel):
@@ -64,10 +68,29 @@ class MaskedLM(_EncoderWithHead):
     ) -> torch.Tensor:
         """Vocabulary logits; only at ``positions`` [B, N] when given ([B, N, V]), else everywhere.
         ``position_ids`` [B, L]: where each token sits (default 0..L-1), as :class:`TransformerEncoder` takes."""
+        hidden = self._hidden_at(input_ids, attention_mask, token_type_ids, positions, position_ids)
+        return self.head(hidden, self.encoder.embeddings.word_table())
+
+    def output_features(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        positions: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The logits of :meth:`forward` before the output layer: the head's features [B, N or L, E], and the
+        layer's weight (the tied embedding table [V, E]) and bias [V], for a loss that fuses that layer."""
+        hidden = self._hidden_at(input_ids, attention_mask, token_type_ids, positions, position_ids)
+        return self.head.features(hidden), self.encoder.embeddings.word_table(), self.head.bias
+
+    def _hidden_at(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                   token_type_ids: torch.Tensor | None, positions: torch.Tensor | None,
+                   position_ids: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
         hidden = self.encoder(input_ids, attention_mask, token_type_ids, position_ids)
         if positions is not None:
             hidden = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
-        return self.head(hidden, self.encoder.embeddings.word_table())
+        return hidden
 
 
 class DiscriminatorHead(nn.Module):

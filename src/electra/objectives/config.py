@@ -23,7 +23,10 @@ class ObjectiveConfig:
     sequence's masked share from MaskGIT's cosine schedule (from a few tokens to all) instead of ``mask_rate``:
     a pair trained so fills in from any amount of context, which generation needs. ``disc_labels: generated``
     tells the discriminator which tokens the generator drew, whether or not they equal the original (Token-Critic's
-    target, Lezama et al., 2022), instead of ELECTRA's "replaced" (drawn and different).
+    target, Lezama et al., 2022), instead of ELECTRA's "replaced" (drawn and different). ``fused_output``
+    computes the generator's output layer, loss and samples at the masked slots in row chunks
+    (:func:`~electra.nn.fused_output.linear_cross_entropy`): no [slots, V] logits kept for backward; not
+    with the adversarial generator, which needs them.
     """
 
     kind: str = "electra"
@@ -37,3 +40,4 @@ class ObjectiveConfig:
     generator_training: str = "mle"
     mask_schedule: str = "fixed"
     disc_labels: str = "replaced"
+    fused_output: bool = False

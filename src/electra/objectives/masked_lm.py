@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from electra.models import MaskedLM
+from electra.nn.fused_output import linear_cross_entropy
 from electra.objectives.config import ObjectiveConfig
 from electra.tokens.masking import MaskedBatch, cosine_mask_rates, mask_tokens
 from electra.tokens.sampling import gumbel_sample
@@ -67,11 +68,11 @@ class MaskingObjective(nn.Module):
 @dataclass
 class Proposal:
     """What the generator proposed for one batch: the masked batch, its logits at the slots [B, N, V] (padding
-    columns at -inf), its MLM loss and accuracy, the sampled tokens [B, N] (the targets at unused slots) and
-    the corrupted sequence [B, L] the next model reads."""
+    columns at -inf; None with ``fused_output``), its MLM loss and accuracy, the sampled tokens [B, N] (the
+    targets at unused slots) and the corrupted sequence [B, L] the next model reads."""
 
     masked: MaskedBatch
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     mlm_loss: torch.Tensor
     gen_acc: torch.Tensor
     sampled: torch.Tensor
@@ -87,13 +88,30 @@ def propose(objective: MaskingObjective, generator: MaskedLM, input_ids: torch.T
     """Mask ``input_ids``, let ``generator`` predict the slots (MLM loss) and sample replacements for them at
     ``objective.config.temperature``; the pretraining objectives built on a generator all start here."""
     masked = objective.mask(input_ids, attention_mask)
-    logits = generator(masked.input_ids, attention_mask, token_type_ids, positions=masked.positions)
-    logits = objective.real_logits(logits)
-    mlm_loss, gen_acc = masked_lm_loss(logits, masked.targets, masked.weights)
-    sampled = gumbel_sample(logits, objective.config.temperature)
+    logits, mlm_loss, gen_acc, sampled = predict_slots(objective, generator, masked, attention_mask, token_type_ids,
+                                                       sample=True)  # fmt: skip
+    assert sampled is not None
     sampled = torch.where(masked.weights > 0, sampled, masked.targets)
     corrupted = input_ids.scatter(1, masked.positions, sampled)
     return Proposal(masked, logits, mlm_loss, gen_acc, sampled, corrupted)
+
+
+def predict_slots(objective: MaskingObjective, model: MaskedLM, masked: MaskedBatch, attention_mask: torch.Tensor,
+                  token_type_ids: torch.Tensor | None, sample: bool):  # fmt: skip
+    """``model``'s logits at the masked slots (None with ``fused_output``), its MLM loss and accuracy there, and
+    with ``sample`` a Gumbel-max draw per slot at the objective's temperature (else None)."""
+    temperature = objective.config.temperature
+    if objective.config.fused_output:
+        features, weight, bias = model.output_features(masked.input_ids, attention_mask, token_type_ids,
+                                                       positions=masked.positions)  # fmt: skip
+        loss, acc, sampled = linear_cross_entropy(features.flatten(0, 1), weight, bias, masked.targets.flatten(),
+                                                  masked.weights.flatten(), objective.vocab_size,
+                                                  temperature if sample else None)  # fmt: skip
+        return None, loss, acc, sampled.view_as(masked.targets) if sampled is not None else None
+    logits = model(masked.input_ids, attention_mask, token_type_ids, positions=masked.positions)
+    logits = objective.real_logits(logits)
+    loss, acc = masked_lm_loss(logits, masked.targets, masked.weights)
+    return logits, loss, acc, gumbel_sample(logits, temperature) if sample else None
 
 
 class MaskedLanguageModeling(MaskingObjective):
@@ -113,6 +131,5 @@ class MaskedLanguageModeling(MaskingObjective):
     ) -> dict[str, torch.Tensor]:
         """Loss and metrics for one batch of original token ids [B, L]."""
         masked = self.mask(input_ids, attention_mask)
-        logits = self.model(masked.input_ids, attention_mask, token_type_ids, positions=masked.positions)
-        mlm_loss, acc = masked_lm_loss(self.real_logits(logits), masked.targets, masked.weights)
+        _, mlm_loss, acc, _ = predict_slots(self, self.model, masked, attention_mask, token_type_ids, sample=False)
         return {"loss": mlm_loss, "mlm_loss": mlm_loss.detach(), "gen_acc": acc}
