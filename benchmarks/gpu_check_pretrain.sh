@@ -17,6 +17,7 @@ if [ "$part" = small ]; then
   # The captured whole step against eager and compiled steps; activation checkpointing; the compiled objective.
   python -m pytest -q -p no:cacheprovider tests/test_step_graph.py tests/test_compiled_step.py \
     tests/test_activation_checkpointing.py tests/test_fused_output.py
+  python benchmarks/sdpa_kernels.py  # which attention kernel the padding mask leaves, and its cost
   python benchmarks/pretrain_step.py --shape small --variants ours-compile,ours-graphs,ours-step,ours-step+fused,peer-compile \
     --steps 30 --warmup 6 --real-corpus "$corpus" --real-steps 300 --real-launch single,ddp
 else

@@ -47,3 +47,12 @@ def test_generation_benchmarks_smoke_mode_run_every_row():
                           text=True, env=env, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sum(ln.startswith("| one-shot") or ln.startswith("| refined") for ln in proc.stdout.splitlines()) == 5
+
+
+def test_sdpa_kernel_benchmark_smoke_mode_times_every_mask_form():
+    proc = subprocess.run([sys.executable, str(SCRIPT.parent / "sdpa_kernels.py"), "--smoke"], capture_output=True,
+                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [ln.split("|") for ln in proc.stdout.splitlines() if ln.startswith("| smoke |")]
+    assert [r[2].strip() for r in rows] == ["none", "bool", "additive"]
+    assert all(r[8].strip() != "refused" for r in rows)  # the math kernel takes every form
