@@ -83,8 +83,8 @@ class StepGraph:
         static = {k: v.clone() for k, v in batch.items()}
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize(self.device)
-        try:
-            with torch.cuda.graph(graph):
+        try:  # thread-local: the data loader's pinning thread may call CUDA while this thread captures
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self.step(static)
         except RuntimeError as e:
             self.failure = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
