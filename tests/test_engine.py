@@ -10,7 +10,7 @@ from torch import nn
 
 from electra.core.errors import ElectraError
 from electra.train.engine import Hook, Trainer, split_batch, train_step
-from electra.train.hooks import Evaluate, KeepBest, SaveCheckpoints
+from electra.train.hooks import Evaluate, KeepBest, SaveCheckpoints, TimeLimit
 from electra.train.optim import build_adamw, param_groups
 from electra.train.parallel import Parallel
 
@@ -157,3 +157,21 @@ def test_a_non_finite_loss_stops_the_run_at_the_next_log():
         _trainer(model, [Log()], total=6).fit(_epochs(batch, 100))
     for a, b in zip(before, model.parameters(), strict=True):  # the bad steps changed nothing
         assert torch.equal(a, b)
+
+
+def test_a_time_limit_makes_the_step_of_its_check_the_last():
+    """25 s a step, a 1-minute limit checked every 2 steps: the check at step 4 (100 s) ends the run there,
+    and the hooks after the limit treat step 4 as the end (the checkpoint hook saves it)."""
+    now = [0.0]
+
+    class Tick(Hook):
+        def after_step(self, trainer):
+            now[0] += 25.0
+
+    model, batch = _regression()
+    limit = TimeLimit(1.0, every=2, clock=lambda: now[0])
+    saved = []
+    saves = SaveCheckpoints(lambda t: saved.append(t.step), every=100)
+    trainer = _trainer(model, [Tick(), limit, saves], total=50)
+    trainer.fit(_epochs(batch, 100))
+    assert trainer.step == 4 and limit.stopped_at == 4 and saved == [4]

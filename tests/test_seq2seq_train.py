@@ -200,3 +200,14 @@ def test_torchrun_two_ranks_train_as_one_process_and_resume_on_one(tmp_path):
     assert rows_two[-1]["eval_bleu"] == pytest.approx(rows_one[-1]["eval_bleu"])
     train(_config(tmp_path, two, 8, "--train.save_every", "4"), resume=True, progress=False)
     assert (two / "checkpoint-0000008").is_dir()
+
+
+def test_max_minutes_ends_the_run_with_a_checkpoint_and_dev_scores(tmp_path):
+    """A limit already passed at the first check (step 5): training stops there, evaluates and saves."""
+    _pairs(tmp_path / "train.tsv", 300, 0)
+    _pairs(tmp_path / "dev.tsv", 10, 1)
+    out = tmp_path / "timed"
+    last = train(_config(tmp_path, out, 1000, "--train.max_minutes", "0.00001", "--train.save_every", "1000",
+                         "--train.log_every", "5"), progress=False)  # fmt: skip
+    assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-0000005"]
+    assert "eval_bleu" in last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from electra.core.errors import ElectraError
+from electra.train import distributed as D
 from electra.train.engine import Hook, Trainer
 from electra.train.metrics import MetricsLogger
 
@@ -115,3 +117,24 @@ class SaveCheckpoints(Hook):
         if self.due(trainer):
             trainer.check_finite()  # never a checkpoint of a run that has diverged
             self.last_saved = self.save(trainer)
+
+
+class TimeLimit(Hook):
+    """Ends the run once ``minutes`` of training have passed (wall clock from the first step), checked every
+    ``every`` steps: the step of that check becomes the last, so the hooks after this one (put it first) log,
+    evaluate and save as at any run's end. Under torchrun rank 0's clock decides, so the ranks stop together."""
+
+    def __init__(self, minutes: float, every: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
+        self.minutes, self.every, self.clock = minutes, every, clock
+        self.start = 0.0
+        self.stopped_at: int | None = None
+
+    def on_start(self, trainer: Trainer) -> None:
+        self.start = self.clock()
+
+    def after_step(self, trainer: Trainer) -> None:
+        if trainer.at_end or trainer.step % self.every:
+            return
+        over = self.clock() - self.start >= self.minutes * 60
+        if D.broadcast_object(over, trainer.dist):
+            trainer.total_steps = self.stopped_at = trainer.step

@@ -45,6 +45,7 @@ class TrainSection:
     """Optimisation, evaluation and bookkeeping (defaults: the paper's base, as fairseq runs it)."""
 
     steps: int = 100_000
+    max_minutes: float = 0.0  # stop after this many minutes of training (0: no limit), or at train.steps
     lr: float = 7e-4
     warmup_steps: int = 4000
     adam_beta1: float = 0.9
@@ -97,6 +98,7 @@ class Seq2SeqTrainConfig:
             ("data.max_ratio", d.max_ratio >= 1),
             ("data.max_tokens", d.max_tokens >= d.max_length + 1),
             ("train.steps", t.steps > 0),
+            ("train.max_minutes", t.max_minutes >= 0),
             ("train.lr", t.lr > 0),
             ("train.warmup_steps", t.warmup_steps >= 0),
             ("train.label_smoothing", 0 <= t.label_smoothing < 1),

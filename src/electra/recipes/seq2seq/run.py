@@ -38,7 +38,7 @@ from electra.train.checkpoint import (
     save_training_checkpoint,
 )
 from electra.train.engine import Trainer
-from electra.train.hooks import Evaluate, Progress, SaveCheckpoints
+from electra.train.hooks import Evaluate, Progress, SaveCheckpoints, TimeLimit
 from electra.train.metrics import MetricsLogger, plot_curves
 from electra.train.optim import build_adamw, inverse_sqrt_lr, load_state, param_groups
 from electra.train.parallel import parallelize
@@ -276,7 +276,8 @@ def _hooks(cfg: Seq2SeqTrainConfig, model: TransformerSeq2Seq, vocab: D.Vocabula
     def postfix(values: dict[str, float]) -> dict[str, str]:
         return {"loss": f"{values.get('loss', float('nan')):.3f}", "tok_s": f"{values['tokens_per_s']:,.0f}"}
 
-    hooks: list = [Progress(logger, t.log_every, postfix, enabled=progress)]
+    hooks: list = [TimeLimit(t.max_minutes, t.log_every)] if t.max_minutes > 0 else []
+    hooks.append(Progress(logger, t.log_every, postfix, enabled=progress))
     if valid is not None and dist.is_main:
         hooks.append(Evaluate(lambda tr: _evaluate(model, vocab, valid, valid_text, cfg, device), logger,
                               every=t.save_every, report=report if progress else None))  # fmt: skip
