@@ -8,8 +8,8 @@ from core_helpers import random_batch
 
 from electra.core.errors import ElectraError
 from electra.models import Electra, MaskedLM
-from electra.nn.fused_output import linear_cross_entropy
 from electra.objectives import MaskedLanguageModeling, ObjectiveConfig, ReplacedTokenDetection
+from electra.objectives.fused_output import linear_cross_entropy
 from electra.objectives.masked_lm import masked_lm_loss
 from electra.recipes.pretrain.config import build_config
 from electra.tokens.sampling import gumbel_sample

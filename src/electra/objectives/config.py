@@ -25,7 +25,7 @@ class ObjectiveConfig:
     tells the discriminator which tokens the generator drew, whether or not they equal the original (Token-Critic's
     target, Lezama et al., 2022), instead of ELECTRA's "replaced" (drawn and different). ``fused_output``
     computes the generator's output layer, loss and samples at the masked slots in row chunks
-    (:func:`~electra.nn.fused_output.linear_cross_entropy`): no [slots, V] logits kept for backward; not
+    (:func:`~electra.objectives.fused_output.linear_cross_entropy`): no [slots, V] logits kept for backward; not
     with the adversarial generator, which needs them.
     """
 

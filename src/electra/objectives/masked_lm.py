@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from electra.models import MaskedLM
-from electra.nn.fused_output import linear_cross_entropy
 from electra.objectives.config import ObjectiveConfig
+from electra.objectives.fused_output import linear_cross_entropy
 from electra.tokens.masking import MaskedBatch, cosine_mask_rates, mask_tokens
 from electra.tokens.sampling import gumbel_sample
 
