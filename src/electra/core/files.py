@@ -1,7 +1,9 @@
-"""Reading JSON, JSON-lines and YAML files with one-line errors that name the file (and line)."""
+"""Reading JSON, JSON-lines and YAML files with one-line errors that name the file (and line); fingerprints of
+files for caches."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -57,3 +59,15 @@ def iter_jsonl(lines: Iterable[str], where: Path | str) -> Iterator[tuple[int, d
         if not isinstance(record, dict):
             raise ElectraError(f"{where}:{lineno}: expected a JSON object per line")
         yield lineno, record
+
+
+def files_fingerprint(files: Iterable[Path], *extra: Any) -> str:
+    """16 hex digits identifying ``files`` by path, size and modification time (not read), and the settings
+    ``extra``: the key of a cache entry made from them."""
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    if extra:
+        h.update(json.dumps(extra, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]

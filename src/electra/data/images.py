@@ -24,6 +24,7 @@ import torch
 
 from electra.core.atomic import atomic_directory, write_bytes_atomic
 from electra.core.errors import ElectraError
+from electra.core.files import files_fingerprint
 from electra.data.packages import Members, Source, cache_dir, debian_members, download_members
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -279,12 +280,7 @@ def source_fingerprint(spec: str) -> str:
     if spec in IMAGE_CATALOGUE:
         return f"{spec}-{IMAGE_CATALOGUE[spec].digest}"
     path = Path(spec)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    h = hashlib.sha256()
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
+    return files_fingerprint(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
 
 
 def resize(images: np.ndarray, size: int) -> np.ndarray:

@@ -7,8 +7,6 @@ on ids) and find the prepared shards in the cache.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from electra.core.errors import ElectraError
+from electra.core.files import files_fingerprint
 from electra.data import catalogue
 from electra.data.corpus import SkipReport, iter_documents, resolve_corpus
 from electra.data.images import ImageTokens, prepare_image_shards, read_images
@@ -67,20 +66,11 @@ class PretrainData:
         return {"image_tokens": self.image.to_dict()} if self.image else {}
 
 
-def _fingerprint(files: list[Path], *extra: Any) -> str:
-    h = hashlib.sha256()
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    h.update(json.dumps(extra, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
-
-
 def obtain_tokenizer(cfg: PretrainConfig, files: list[Path], cache: Path) -> Tokenizer:
     """Load ``data.tokenizer``, or train a WordPiece vocabulary on the corpus (cached by content)."""
     if cfg.data.tokenizer:
         return load_tokenizer(Path(cfg.data.tokenizer))
-    key = _fingerprint(files, cfg.data.vocab_size, cfg.data.lowercase, cfg.data.doc_per_line, cfg.data.text_field)
+    key = files_fingerprint(files, cfg.data.vocab_size, cfg.data.lowercase, cfg.data.doc_per_line, cfg.data.text_field)
     target = cache / "tokenizers" / key
     if (target / "tokenizer.json").is_file():
         return load_tokenizer(target / "tokenizer.json")
