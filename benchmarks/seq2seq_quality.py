@@ -59,19 +59,23 @@ def fit(model, logits_fn, data: D.Encoded, cfg, device: torch.device) -> float:
 
 @torch.no_grad()
 def marian_translate(model, vocab: D.Vocabularies, sentences: list[str], beam: int, max_len_b: int) -> list[str]:
+    """Marian's beam search over the sentences batched by length as ``translate`` batches them (so that the
+    batch-wide ``max_new_tokens`` is close to each sentence's own ``1.2 x source + b`` limit), in order."""
     model.eval()
     device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(sentences), 32):
-        enc = D.encode_pairs(vocab, [(s, "") for s in sentences[i : i + 32]], 255, None)
-        b = D.collate(enc, range(len(enc)))
+    enc_all = D.encode_pairs(vocab, [(s, "") for s in sentences], 255, None)
+    order = sorted(range(len(sentences)), key=lambda i: len(enc_all.src[i]))
+    out = [""] * len(sentences)
+    for i in range(0, len(order), 32):
+        rows = order[i : i + 32]
+        b = D.collate(enc_all, rows)
         src = b["src_ids"].to(device)
         ids = model.generate(input_ids=src, attention_mask=b["src_mask"].long().to(device), num_beams=beam,
                              length_penalty=1.0, max_new_tokens=int(1.2 * src.shape[1]) + max_len_b,
                              early_stopping=True, do_sample=False)  # fmt: skip
-        for row in ids.tolist():
+        for index, row in zip(rows, ids.tolist(), strict=True):
             row = row[1:]  # the decoder start token
-            out.append(vocab.target.decode(row[: row.index(EOS)] if EOS in row else row))
+            out[index] = vocab.target.decode(row[: row.index(EOS)] if EOS in row else row)
     return out
 
 
@@ -113,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{datetime.date.today()} | {hardware(device)} | torch {torch.__version__} | transformers "
           f"{transformers.__version__} | {args.corpus}, preset {args.preset}, {steps} steps, beam {args.beam}, "
           f"{len(test_text)} test pairs, seed {args.seed}")  # fmt: skip
-    print("\n| model | train min | BLEU | chrF |")
-    print("|---|---|---|---|")
+    print("\n| model | train min | BLEU | chrF | hyp / ref length |")
+    print("|---|---|---|---|---|")
     for name, wall, s in rows:
-        print(f"| {name} | {wall / 60:.1f} | {s.bleu:.2f} | {s.chrf:.2f} |")
+        print(f"| {name} | {wall / 60:.1f} | {s.bleu:.2f} | {s.chrf:.2f} | {s.length_ratio:.3f} |")
     print(f"\n{rows[0][2].signature}")
     return 0
 

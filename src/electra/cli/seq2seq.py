@@ -43,7 +43,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         raise_error(f"the run was trained on files ({' '.join(entries)}), not a catalogue pair: give --data FILE")
     pairs = D.read_split(paths, "evaluation pairs")
     scores, _ = evaluate_translation(loaded, pairs, args.batch_size)
-    print(f"BLEU {scores.bleu:.2f}  chrF {scores.chrf:.2f}  ({len(pairs):,} pairs, {loaded.path})")
+    print(f"BLEU {scores.bleu:.2f}  chrF {scores.chrf:.2f}  (length ratio {scores.length_ratio:.3f}, {len(pairs):,} "
+          f"pairs, {loaded.path})")  # fmt: skip
     print(scores.signature)
 
 

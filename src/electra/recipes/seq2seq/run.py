@@ -69,6 +69,7 @@ class Scores:
     bleu: float
     chrf: float
     signature: str
+    length_ratio: float = 1.0  # hypothesis over reference length, in BLEU's tokens (BLEU's brevity penalty below 1)
 
 
 def score(hypotheses: list[str], references: list[str]) -> Scores:
@@ -77,7 +78,8 @@ def score(hypotheses: list[str], references: list[str]) -> Scores:
 
     bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
     b, c = bleu.corpus_score(hypotheses, [references]), chrf.corpus_score(hypotheses, [references])
-    return Scores(b.score, c.score, f"{bleu.get_signature()} | {chrf.get_signature()}")
+    ratio = b.sys_len / b.ref_len if b.ref_len else 0.0
+    return Scores(b.score, c.score, f"{bleu.get_signature()} | {chrf.get_signature()}", ratio)
 
 
 @torch.no_grad()
