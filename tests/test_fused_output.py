@@ -45,6 +45,9 @@ def test_the_chunked_loss_is_the_plain_one_with_its_gradients_and_samples(chunk)
     for got, want in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert grads[0][weights == 0].abs().max() == 0  # unused rows get no gradient
+    with torch.no_grad():  # evaluation: no gradients are made, the same loss
+        torch.testing.assert_close(linear_cross_entropy(features, weight, bias, targets, weights, 11, None,
+                                                        chunk_rows=chunk)[0], loss.detach())  # fmt: skip
 
 
 def test_samples_follow_the_softmax_at_the_temperature():

@@ -40,8 +40,9 @@ def linear_cross_entropy(
     ``row_weights`` [R] (``sum w * nll / sum w``), the same-weighted accuracy of the argmax (no gradient),
     and a Gumbel-max sample per row at ``temperature`` (None: no sample), without keeping the logits."""
     rows = chunk_rows or max(1, CHUNK_ELEMENTS // weight.shape[0])
+    grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (features, weight, bias))
     loss, accuracy, sampled = _LinearCrossEntropy.apply(features, weight, bias, targets, row_weights,
-                                                        vocab_limit, temperature, rows)  # fmt: skip
+                                                        vocab_limit, temperature, rows, grads)  # fmt: skip
     return loss, accuracy, sampled if temperature is not None else None
 
 
@@ -49,8 +50,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 targets: torch.Tensor, row_weights: torch.Tensor, vocab_limit: int | None,
-                temperature: float | None, chunk_rows: int) -> tuple[torch.Tensor, ...]:  # fmt: skip
-        wants_grad = any(ctx.needs_input_grad[:3])
+                temperature: float | None, chunk_rows: int, wants_grad: bool) -> tuple[torch.Tensor, ...]:  # fmt: skip
         denom = row_weights.float().sum().clamp_min(1e-5)
         scale = row_weights.float() / denom
         loss = torch.zeros((), device=features.device)
@@ -82,7 +82,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx: Any, grad_loss: torch.Tensor, *_: Any) -> tuple[torch.Tensor | None, ...]:
         g_features, g_weight, g_bias = ctx.saved_tensors
         g_bias = g_bias * grad_loss if ctx.has_bias else None
-        return g_features * grad_loss, g_weight * grad_loss, g_bias, None, None, None, None, None
+        return g_features * grad_loss, g_weight * grad_loss, g_bias, None, None, None, None, None, None
 
 
 class _Grads:
