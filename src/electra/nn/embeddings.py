@@ -13,8 +13,14 @@ def position_rows(table: torch.Tensor, length: int, offset: torch.Tensor | int =
         if offset + length > table.shape[0]:
             raise ValueError(f"positions up to {offset + length} exceed max_position_embeddings {table.shape[0]}")
         return table[offset : offset + length]
-    index = torch.arange(length, device=table.device) + (offset[..., None] if offset.dim() else offset)
-    return table[index]
+    return table[position_index(length, offset, table.device)]
+
+
+def position_index(length: int, offset: torch.Tensor | int, device: torch.device) -> torch.Tensor:
+    """Positions ``offset .. offset + length - 1``: [L], or [B, L] for a per-row ``offset`` [B]."""
+    if isinstance(offset, int):
+        return torch.arange(offset, offset + length, device=device)
+    return torch.arange(length, device=device) + (offset[..., None] if offset.dim() else offset)
 
 
 class Embeddings(nn.Module):
@@ -173,10 +179,7 @@ class GridEmbeddings(Embeddings):
         return torch.where((position_ids < self.prefix)[..., None], own, grid)
 
     def positions(self, length: int, offset: torch.Tensor | int = 0) -> torch.Tensor:
-        if isinstance(offset, int):
-            return self.positions_at(torch.arange(offset, offset + length, device=self.row_embeddings.weight.device))
-        index = torch.arange(length, device=offset.device) + (offset[..., None] if offset.dim() else offset)
-        return self.positions_at(index)
+        return self.positions_at(position_index(length, offset, self.row_embeddings.weight.device))
 
 
 def sinusoidal_table(max_positions: int, dim: int) -> torch.Tensor:
