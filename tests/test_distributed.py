@@ -78,8 +78,10 @@ def make_rows(padded: bool, n: int = 3 * GLOBAL_BATCH, seed: int = 0) -> np.ndar
 
 
 def build_micro_objective() -> nn.Module:
-    """The micro ELECTRA of ``test_pretrain`` without dropout, with the same weights in every process."""
-    cfg = build_config("tiny", None, [*MICRO, "--model.dropout", "0", "--model.attention_dropout", "0"])
+    """The micro ELECTRA of ``test_pretrain`` without dropout, with the same weights in every process, on the
+    plain output layer (:class:`RowwiseRandomness` replaces its sampler; the fused one draws its own noise)."""
+    cfg = build_config("tiny", None, [*MICRO, "--model.dropout", "0", "--model.attention_dropout", "0",
+                                      "--objective.fused_output", "false"])  # fmt: skip
     torch.manual_seed(0)
     return build_objective(build_model(cfg, VOCAB), cfg, SPECIAL)
 

@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from core_helpers import random_batch
 
-from electra.core.errors import ElectraError
 from electra.models import Electra, MaskedLM
 from electra.objectives import MaskedLanguageModeling, ObjectiveConfig, ReplacedTokenDetection
 from electra.objectives.fused_output import linear_cross_entropy
@@ -92,10 +91,17 @@ def test_the_fused_objective_gives_the_plain_objectives_losses_and_gradients(tin
         torch.testing.assert_close(fused_grads[name], plain_grads[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_fused_output_is_refused_for_the_adversarial_generator():
-    with pytest.raises(ElectraError, match="objective.fused_output.*adversarial"):
-        build_config("tiny", None, ["--objective.fused_output", "true", "--objective.generator_training",
-                                    "adversarial"])  # fmt: skip
+def test_the_adversarial_generator_keeps_the_plain_output_layer(tiny_electra_config):
+    """Its REINFORCE loss needs the slots' logits: with ``fused_output`` set (the tiny preset sets it) the
+    objective still runs, on the plain path."""
+    assert not ObjectiveConfig(fused_output=True, generator_training="adversarial").fuses_output
+    cfg = build_config("tiny", None, ["--objective.generator_training", "adversarial"])
+    assert cfg.objective.fused_output and not cfg.objective.fuses_output
+    torch.manual_seed(0)
+    model = Electra(tiny_electra_config)
+    objective = ReplacedTokenDetection(model.generator, model.discriminator, [0, 1, 2, 3], 4, cfg.objective)
+    ids, mask = random_batch(4, 24, 101)
+    assert torch.isfinite(objective(ids, mask.long())["loss"])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

@@ -37,9 +37,9 @@ def pair(tmp_path_factory):
         "--model.hidden_size", "32", "--model.num_layers", "2", "--model.num_heads", "2",
         "--model.intermediate_size", "64", "--model.embedding_size", "32", "--model.max_position_embeddings", "32",
         "--model.generator_multiplier", "1.0", "--model.embedding_sharing", "separate", "--model.dropout", "0",
-        "--model.attention_dropout", "0", "--train.batch_size", "16", "--train.steps", "400",
+        "--model.attention_dropout", "0", "--train.batch_size", "16", "--train.steps", "800",
         "--train.warmup_steps", "30", "--train.bias_correction", "true", "--train.lr", "3e-3",
-        "--train.save_every", "400", "--train.log_every", "50", "--train.output_dir", str(tmp / "run"),
+        "--train.save_every", "800", "--train.log_every", "50", "--train.output_dir", str(tmp / "run"),
         "--data.num_workers", "0", "--train.tensorboard", "false"])  # fmt: skip
     torch.manual_seed(0)
     pretrain_mod.pretrain(cfg, progress=False)
@@ -58,7 +58,8 @@ def test_masked_words_are_recovered_far_above_chance(pair):
     gen, critic = pre.as_class(MaskedLM), pre.as_class(Discriminator)
     for rule, steps in (("critic", 4), ("confidence", 4), ("random", 1)):
         filled = infill(gen, critic, pre.tokenizer, PROMPTS, steps=steps, rule=rule, temperature=0.5)
-        assert recovered([f.text for f in filled]) >= 0.375, (rule, [f.text for f in filled])  # chance: 1 / 8
+        assert recovered([f.text for f in filled]) >= 0.5, (rule, [f.text for f in filled])  # chance: 1 / 8
+    torch.manual_seed(1)  # an untrained pair that does not depend on what ran before
     untrained = type(pre.model)(pre.model.config).eval()
     filled = infill(untrained.generator, untrained.discriminator, pre.tokenizer, PROMPTS, temperature=0.5)
     assert recovered([f.text for f in filled]) <= 0.125

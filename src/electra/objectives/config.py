@@ -25,8 +25,8 @@ class ObjectiveConfig:
     tells the discriminator which tokens the generator drew, whether or not they equal the original (Token-Critic's
     target, Lezama et al., 2022), instead of ELECTRA's "replaced" (drawn and different). ``fused_output``
     computes the generator's output layer, loss and samples at the masked slots in row chunks
-    (:func:`~electra.objectives.fused_output.linear_cross_entropy`): no [slots, V] logits kept for backward; not
-    with the adversarial generator, which needs them.
+    (:func:`~electra.objectives.fused_output.linear_cross_entropy`): no [slots, V] logits kept for backward;
+    the adversarial generator, which needs them, keeps the plain path (:attr:`fuses_output`).
     """
 
     kind: str = "electra"
@@ -41,3 +41,9 @@ class ObjectiveConfig:
     mask_schedule: str = "fixed"
     disc_labels: str = "replaced"
     fused_output: bool = False
+
+    @property
+    def fuses_output(self) -> bool:
+        """Whether the generator's output layer is fused: ``fused_output``, unless the adversarial generator's
+        REINFORCE loss needs the slots' logits."""
+        return self.fused_output and self.generator_training == "mle"

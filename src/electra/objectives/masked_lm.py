@@ -98,10 +98,10 @@ def propose(objective: MaskingObjective, generator: MaskedLM, input_ids: torch.T
 
 def predict_slots(objective: MaskingObjective, model: MaskedLM, masked: MaskedBatch, attention_mask: torch.Tensor,
                   token_type_ids: torch.Tensor | None, sample: bool):  # fmt: skip
-    """``model``'s logits at the masked slots (None with ``fused_output``), its MLM loss and accuracy there, and
-    with ``sample`` a Gumbel-max draw per slot at the objective's temperature (else None)."""
+    """``model``'s logits at the masked slots (None when the output layer is fused), its MLM loss and accuracy
+    there, and with ``sample`` a Gumbel-max draw per slot at the objective's temperature (else None)."""
     temperature = objective.config.temperature
-    if objective.config.fused_output:
+    if objective.config.fuses_output:
         features, weight, bias = model.output_features(masked.input_ids, attention_mask, token_type_ids,
                                                        positions=masked.positions)  # fmt: skip
         loss, acc, sampled = linear_cross_entropy(features.flatten(0, 1), weight, bias, masked.targets.flatten(),

@@ -24,7 +24,7 @@ def adversarial_generator_loss(proposal: Proposal, disc_token_loss: torch.Tensor
     reward = disc_token_loss.detach().gather(1, proposal.masked.positions)
     denom = w.sum().clamp_min(1e-5)
     baseline = (reward * w).sum() / denom
-    assert proposal.logits is not None, "the adversarial generator needs the logits (no fused_output)"
+    assert proposal.logits is not None, "the adversarial generator keeps the plain output layer (fuses_output)"
     log_p = F.log_softmax(proposal.logits.float() / temperature, dim=-1)
     log_p_sample = log_p.gather(-1, proposal.sampled[..., None]).squeeze(-1)
     return -((reward - baseline) * log_p_sample * w).sum() / denom
