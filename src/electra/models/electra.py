@@ -68,8 +68,7 @@ class MaskedLM(_EncoderWithHead):
     ) -> torch.Tensor:
         """Vocabulary logits; only at ``positions`` [B, N] when given ([B, N, V]), else everywhere.
         ``position_ids`` [B, L]: where each token sits (default 0..L-1), as :class:`TransformerEncoder` takes."""
-        hidden = self._hidden_at(input_ids, attention_mask, token_type_ids, positions, position_ids)
-        return self.head(hidden, self.encoder.embeddings.word_table())
+        return F.linear(*self.output_features(input_ids, attention_mask, token_type_ids, positions, position_ids))
 
     def output_features(
         self,
@@ -81,16 +80,10 @@ class MaskedLM(_EncoderWithHead):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The logits of :meth:`forward` before the output layer: the head's features [B, N or L, E], and the
         layer's weight (the tied embedding table [V, E]) and bias [V], for a loss that fuses that layer."""
-        hidden = self._hidden_at(input_ids, attention_mask, token_type_ids, positions, position_ids)
-        return self.head.features(hidden), self.encoder.embeddings.word_table(), self.head.bias
-
-    def _hidden_at(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
-                   token_type_ids: torch.Tensor | None, positions: torch.Tensor | None,
-                   position_ids: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
         hidden = self.encoder(input_ids, attention_mask, token_type_ids, position_ids)
         if positions is not None:
             hidden = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
-        return hidden
+        return self.head.features(hidden), self.encoder.embeddings.word_table(), self.head.bias
 
 
 class DiscriminatorHead(nn.Module):

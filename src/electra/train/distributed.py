@@ -51,6 +51,14 @@ def init_distributed(device_type: str) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def rank_device(device: torch.device, info: DistInfo) -> torch.device:
+    """This rank's device: under torchrun on CUDA the GPU of its local rank (made current), else ``device``."""
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
 def barrier(info: DistInfo) -> None:
     """Wait for every rank (a no-op for a single process)."""
     if info.enabled:

@@ -306,9 +306,7 @@ def _finetune(cfg: FinetuneConfig) -> FinetuneSummary:
     started = time.time()
     device = resolve_device(cfg.device)
     dist = D.init_distributed(device.type)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-        torch.cuda.set_device(device)
+    device = D.rank_device(device, dist)
     if cfg.batch_size % (dist.world_size * cfg.grad_accum):
         raise ElectraError(f"batch_size = {cfg.batch_size} is not divisible by world size {dist.world_size} x "
                            f"grad_accum {cfg.grad_accum}")  # fmt: skip

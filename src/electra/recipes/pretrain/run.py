@@ -170,9 +170,7 @@ def _pretrain(cfg: PretrainConfig, resume: bool, progress: bool) -> dict[str, fl
     cfg, t = start.cfg, start.cfg.train
     device = resolve_device(t.device, "train.device")
     dist = D.init_distributed(device.type)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-        torch.cuda.set_device(device)
+    device = D.rank_device(device, dist)
     if t.batch_size % (dist.world_size * t.grad_accum):
         raise ElectraError(
             f"train.batch_size = {t.batch_size} is not divisible by world size {dist.world_size} x "

@@ -204,9 +204,7 @@ def _train(cfg: Seq2SeqTrainConfig, resume: bool, progress: bool) -> dict[str, f
     latest, state = _starting_point(cfg, resume)
     device = resolve_device(t.device, "train.device")
     dist = dist_mod.init_distributed(device.type)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-        torch.cuda.set_device(device)
+    device = dist_mod.rank_device(device, dist)
     vocab, train_data, valid, valid_text = _prepare(cfg, latest, progress, dist)
     torch.manual_seed(t.seed)
     tgt_size = None if vocab.joint else vocab.target.get_vocab_size()
