@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import gc
 import itertools
 import statistics
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,10 +170,9 @@ def build_trainer(name: str, shape: Shape, device: torch.device) -> Trainer:
         forward = lambda module, b: module(b["input_ids"], b["attention_mask"])  # noqa: E731
     graphs = name == "ours-graphs"  # compiled, forward and backward replayed as CUDA graphs
     whole = name == "ours-step"  # compiled, the whole step captured as one CUDA graph
-    module = root
-    if "compile" in name or graphs or whole:
-        module = torch.compile(root, mode="reduce-overhead" if graphs else "default")
-    parallel = Parallel(module, model, cudagraphs=graphs and device.type == "cuda", step_graph=whole)
+    mode = "graph" if whole else "reduce-overhead" if graphs else "default" if "compile" in name else None
+    module = root if mode is None else torch.compile(root, mode="default" if whole else mode)
+    parallel = Parallel(module, model, compile_mode=mode)
     optimizer = build_adamw(param_groups(model, 0.01), capturable=whole)
     return Trainer(model=model, parallel=parallel, forward=forward, optimizer=optimizer, schedule=lambda s: 1e-4,
                    total_steps=0, device=device)  # fmt: skip
@@ -215,11 +216,13 @@ def run_variant(name: str, shape: Shape, device: torch.device, steps: int, warmu
     return out
 
 
-def real_command(shape: Shape, corpus: str, steps: int, device: torch.device, launch: str = "single") -> dict:
+def real_command(shape: Shape, corpus: str, steps: int, device: torch.device, launch: str = "single",
+                 timeout: float = 600) -> dict:  # fmt: skip
     """``electra pretrain`` itself, as a user runs it, on ``corpus`` at this shape for ``steps`` steps: one
     process (``single``), or under ``torchrun`` on every GPU (or 2 CPU processes) with DDP or FSDP. On CUDA
     ``--train.compile true`` (its ``auto`` mode); on CPU eager, as the README's command. ms/step is the median of
-    the logged windows after the first fifth of the steps."""
+    the logged windows after the first fifth of the steps. A run that fails or takes over ``timeout`` seconds
+    raises (its error output's last lines printed)."""
     preset = "tiny" if shape.name in ("tiny", "smoke") else shape.name
     compile_on = "true" if device.type == "cuda" else "false"
     procs = max(1, torch.cuda.device_count()) if device.type == "cuda" else 2
@@ -232,7 +235,13 @@ def real_command(shape: Shape, corpus: str, steps: int, device: torch.device, la
         if launch != "single":
             launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs),
                         "-m", "electra.cli.main"]  # fmt: skip
-        subprocess.run([*launcher, *args], check=True, stdout=subprocess.DEVNULL)
+        try:
+            subprocess.run([*launcher, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout)  # fmt: skip
+        except subprocess.CalledProcessError as e:
+            tail = [line for line in e.stderr.splitlines() if line.strip()][-15:]
+            print("\n".join(tail), file=sys.stderr)
+            raise RuntimeError(f"exit status {e.returncode}: {tail[-1] if tail else 'no output'}") from None
         rows = read_metrics(Path(out) / "metrics.jsonl")
     late = [r for r in rows if "step_time_s" in r and r["step"] > steps // 5]
     ms = statistics.median(r["step_time_s"] for r in late) * 1e3
@@ -261,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-corpus", help="also time `electra pretrain` on this corpus (a file or catalogue name)")
     ap.add_argument("--real-steps", type=int, default=200)
     ap.add_argument("--real-launch", default="single", help="comma-separated: single, ddp, fsdp (under torchrun)")
+    ap.add_argument("--real-timeout", type=float, default=600, help="seconds one real command may take")
     ap.add_argument("--device", default="auto", help="auto (CUDA when there is one), cuda or cpu")
     ap.add_argument("--smoke", action="store_true", help="tiny shapes on CPU; checks both sides run and agree")
     args = ap.parse_args(argv)
@@ -271,40 +281,69 @@ def main(argv: list[str] | None = None) -> int:
     names = list(table) if args.smoke else default if args.shape == "all" else args.shape.split(",")
     variants = ["ours", "peer"] if args.smoke else args.variants.split(",")
     steps, warmup = (10, 2) if args.smoke else (args.steps, args.warmup)
-    gpu = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
-    peak = next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
     rows = []
     for n in names:
-        for v in variants:
-            r = run_variant(v, table[n], device, steps, warmup)
-            rows.append(r)
-            print({k: (round(x, 4) if isinstance(x, float) else x) for k, x in r.items()}, flush=True)
+        runs = [(v, functools.partial(run_variant, v, table[n], device, steps, warmup)) for v in variants]
         for launch in args.real_launch.split(",") if args.real_corpus else []:
-            rows.append(real_command(table[n], args.real_corpus, args.real_steps, device, launch))
-            print(rows[-1], flush=True)
+            real = functools.partial(real_command, table[n], args.real_corpus, args.real_steps, device, launch,
+                                     args.real_timeout)  # fmt: skip
+            runs.append((f"electra pretrain ({launch})", real))
+        for name, run in runs:
+            rows.append(measured(name, n, run, keep_going=not args.smoke))
+            print({k: (round(x, 4) if isinstance(x, float) else x) for k, x in rows[-1].items()}, flush=True)
+    print_table(rows, table, variants, device)
+    if args.smoke:
+        check_smoke(rows)
+    return 1 if any("error" in r for r in rows) else 0
+
+
+def measured(name: str, shape: str, run, keep_going: bool) -> dict:
+    """``run()``'s row; with ``keep_going`` a failure becomes a row naming its error (traceback on stderr), so
+    one variant that fails on a scarce GPU does not lose the others' figures."""
+    try:
+        return run()
+    except Exception as e:
+        if not keep_going:
+            raise
+        traceback.print_exc()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
+        return {"variant": name, "shape": shape, "error": f"{type(e).__name__}: {first}"}
+
+
+def print_table(rows: list[dict], table: dict[str, Shape], variants: list[str], device: torch.device) -> None:
+    """The Markdown table of ``rows`` with its header line (date, GPU, versions); MFU against the GPU's peak."""
     import transformers
 
+    gpu = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    peak = next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
+
     print(f"\n{datetime.date.today()} | {gpu} | torch {torch.__version__} | transformers {transformers.__version__}")
-    for r in rows:
-        r["mfu"] = model_flops(table[r["shape"]]) / (r["ms"] / 1e3) / (peak * 1e12) if peak else None
     peer_name = "peer-compile" if "peer-compile" in variants else "peer"
     print(f"| shape | variant | ms/step | GPU-busy ms | real tokens/s | MFU | peak GiB | vs {peer_name} |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        ref = next((x["ms"] for x in rows if x["shape"] == r["shape"] and x["variant"] == peer_name), None)
+        if "error" in r:
+            print(f"| {r['shape']} | {r['variant']} | failed: {r['error'].replace('|', '/')} | | | | | |")
+            continue
+        r["mfu"] = model_flops(table[r["shape"]]) / (r["ms"] / 1e3) / (peak * 1e12) if peak else None
+        ref = next((x["ms"] for x in rows if x["shape"] == r["shape"] and x["variant"] == peer_name
+                    and "ms" in x), None)  # fmt: skip
         ratio = f"{ref / r['ms']:.2f}x" if ref else "-"
         mfu = f"{r['mfu'] * 100:.1f}%" if r.get("mfu") else "-"
         gpu_ms = f"{r['gpu_ms']:.1f}" if "gpu_ms" in r else "-"
         mem = f"{r['peak_gib']:.1f}" if "peak_gib" in r else "-"
         cells = [r["shape"], r["variant"], f"{r['ms']:.1f}", gpu_ms, f"{r['tok_s']:,.0f}", mfu, mem, ratio]
         print("| " + " | ".join(cells) + " |")
-    if args.smoke:
-        ours, peer = rows[0], rows[1]
-        for r in rows:
-            assert torch.isfinite(torch.tensor(r["loss"])), r
-        # Same model sizes and objective at initialisation: losses on the same scale.
-        assert abs(ours["first_loss"] - peer["first_loss"]) / peer["first_loss"] < 0.25, (ours, peer)
-    return 0
+
+
+def check_smoke(rows: list[dict]) -> None:
+    """Both sides ran to finite losses, on the same scale at initialisation (same sizes and objective)."""
+    ours, peer = rows[0], rows[1]
+    for r in rows:
+        assert torch.isfinite(torch.tensor(r["loss"])), r
+    assert abs(ours["first_loss"] - peer["first_loss"]) / peer["first_loss"] < 0.25, (ours, peer)
 
 
 if __name__ == "__main__":

@@ -284,3 +284,21 @@ def test_pad_token_need_not_be_id_zero(tmp_path):
     assert float(word[3].abs().max()) < 0.005 and float(word[0].std()) > 0.01  # row 0 is [UNK], a normal row
     pre = load_checkpoint(out)
     assert pre.discriminator.encoder.embeddings.word_embeddings.padding_idx == 3
+
+
+def test_a_time_limited_run_stops_with_a_checkpoint_that_resumes_on_the_same_schedule(tmp_path):
+    """``train.max_minutes`` (already passed at the first check, step 2): a checkpoint at step 2, and a
+    resume without the limit ends with the weights of a run never stopped (the schedule is train.steps')."""
+    corpus = write_corpus(tmp_path / "c.txt")
+    straight, sliced = tmp_path / "straight", tmp_path / "sliced"
+    every = ("--train.save_every", "100", "--train.log_every", "2")
+    pretrain_mod.pretrain(micro_config(corpus, straight, 6, *every), progress=False)
+    pretrain_mod.pretrain(micro_config(corpus, sliced, 6, *every, "--train.max_minutes", "1e-6"), progress=False)
+    assert [p.name for p in sliced.glob("checkpoint-*")] == ["checkpoint-0000002"]
+    pretrain_mod.pretrain(micro_config(corpus, sliced, 6, *every), resume=True, progress=False)
+    a = load_file(straight / "checkpoint-0000006" / "model.safetensors")
+    b = load_file(sliced / "checkpoint-0000006" / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0, msg=k)
+    lrs = [r["lr"] for r in read_metrics(sliced / "metrics.jsonl") if "lr" in r]
+    assert lrs == [r["lr"] for r in read_metrics(straight / "metrics.jsonl") if "lr" in r]

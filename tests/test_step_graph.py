@@ -4,6 +4,7 @@ On CPU the engine runs the step function the graph would capture (metric sums ad
 rate in tensors, a capturable optimiser); on CUDA the captured graph itself is compared with eager steps.
 """
 
+import contextlib
 import itertools
 
 import pytest
@@ -57,9 +58,10 @@ def _run(config, device, steps: int, step_graph: bool, compile: bool = False, lo
     for i, g in enumerate(optimizer.param_groups):
         g["lr_scale"] = 1.0 if i == 0 else 0.5
     record = RecordLr(optimizer)
-    trainer = Trainer(model=model, parallel=Parallel(module, model, step_graph=step_graph), forward=objective_forward,
-                      optimizer=optimizer, schedule=lambda s: recipe_lr(s, 3e-3, 3, steps), total_steps=0,
-                      device=device, hooks=[record])  # fmt: skip
+    parallel = Parallel(module, model, compile_mode="graph" if step_graph else None)
+    trainer = Trainer(model=model, parallel=parallel, forward=objective_forward, optimizer=optimizer,
+                      schedule=lambda s: recipe_lr(s, 3e-3, 3, steps), total_steps=0, device=device,
+                      hooks=[record])  # fmt: skip
     torch.manual_seed(123)
     if device.type == "cuda":
         torch.cuda.manual_seed(123)
@@ -170,3 +172,87 @@ def test_a_batch_of_another_shape_runs_eagerly_beside_the_graph():
     torch.cuda.synchronize()
     assert graph.replays == 2 and len(calls) == 3  # warm-up, capture (python runs once), the odd batch
     assert x.tolist() == [5.0, 4.0, 5.0]
+
+
+class _FakeCuda:
+    """torch.cuda's stream and graph calls as StepGraph makes them, on CPU: a "capture" records the step (the
+    step function below asks ``capturing``) and a replay runs what was recorded over the static tensors, as a
+    CUDA graph replays its kernels over the same memory. ``fail`` makes the capture raise as an operation
+    that cannot be captured does."""
+
+    def __init__(self, fail: bool = False):
+        self.fail, self.capturing, self.recorded = fail, False, None
+        self.side_stream_calls = 0
+        self.graph = self._graph
+
+    @contextlib.contextmanager
+    def _graph(self, graph, capture_error_mode="global"):
+        assert capture_error_mode == "thread_local"
+        self.capturing = True
+        try:
+            yield
+        finally:
+            self.capturing = False
+        if self.fail:
+            raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore detail")
+        graph.replay = self.recorded
+
+    @contextlib.contextmanager
+    def stream(self, stream):
+        self.side_stream_calls += 1
+        yield
+
+    def install(self, monkeypatch):
+        class Stream:
+            def __init__(self, device=None): ...
+            def wait_stream(self, other): ...
+
+        class Graph: ...
+
+        fakes = {"graph": self.graph, "stream": self.stream, "Stream": Stream, "CUDAGraph": Graph,
+                 "current_stream": lambda device=None: Stream(), "synchronize": lambda device=None: None}  # fmt: skip
+        for name, value in fakes.items():
+            monkeypatch.setattr(torch.cuda, name, value)
+
+    def step_adding_into(self, total: torch.Tensor, calls: list):
+        def step(batch):
+            def run():
+                calls.append(batch["v"].tolist())
+                total.add_(batch["v"])
+
+            if self.capturing:
+                self.recorded = run  # captured: runs nothing now, reads batch's (static) tensors at each replay
+            else:
+                run()
+
+        return step
+
+
+def test_warm_up_then_one_capture_then_replays_of_each_new_batch(monkeypatch):
+    """The engine's side of the graph, with torch.cuda's calls faked on CPU: ``warmup`` eager calls on a side
+    stream, then one capture over copies of the batch, then each batch copied into them and replayed."""
+    fake, total, calls = _FakeCuda(), torch.zeros(3), []
+    fake.install(monkeypatch)
+    graph = StepGraph(fake.step_adding_into(total, calls), torch.device("cuda"), lambda: None, warmup=2)
+    batches = [torch.tensor(v) for v in ([1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [2.0, 2.0, 2.0], [0, 5.0, 0])]
+    for v in batches:
+        graph({"v": v})
+    assert fake.side_stream_calls == 2 and graph.eager_calls == 2
+    assert graph.replays == 3 and graph.static["v"] is not batches[2]  # the capture's own copy, replayed
+    assert calls == [b.tolist() for b in batches]  # every replay saw the batch copied in
+    assert total.tolist() == [3.0, 8.0, 3.0]
+    graph({"v": torch.ones(1)})  # another shape: run directly (broadcast into the total), not replayed
+    assert graph.replays == 3 and calls[-1] == [1.0] and total.tolist() == [4.0, 9.0, 4.0]
+
+
+def test_a_step_that_cannot_be_captured_warns_resets_and_runs_eagerly_from_then_on(monkeypatch):
+    fake, total, calls, resets = _FakeCuda(fail=True), torch.zeros(3), [], []
+    fake.install(monkeypatch)
+    graph = StepGraph(fake.step_adding_into(total, calls), torch.device("cuda"), lambda: resets.append(1), warmup=1)
+    graph({"v": torch.ones(3)})
+    with pytest.warns(UserWarning, match=r"could not be captured .*operation not permitted when stream is capturing\)"):
+        graph({"v": torch.full((3,), 2.0)})  # the capture fails: reset, then this batch's step run eagerly
+    graph({"v": torch.full((3,), 4.0)})
+    assert resets == [1] and graph.failure.endswith("operation not permitted when stream is capturing")
+    assert not graph.captures and graph.graph is None and graph.replays == 0
+    assert total.tolist() == [7.0, 7.0, 7.0] and len(calls) == 3

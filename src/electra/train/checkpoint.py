@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from electra.core import checkpoint as ckpt
 from electra.core.errors import ElectraError
 from electra.core.lock import run_lock
-from electra.core.runtime import rng_state, set_rng_state
+from electra.core.runtime import derived_seed, rng_state, set_rng_state
 from electra.train import distributed as D
 from electra.train.engine import Trainer
 from electra.train.optim import with_step_count
@@ -98,13 +99,13 @@ def resumable_state(latest: Path, steps: int) -> dict[str, Any]:
     return state
 
 
-def restore_rank_rng(state: dict[str, Any] | None, rank: int) -> bool:
-    """Set this rank's random state as the checkpoint saved it; False when there is none to restore (a fresh
-    run, or a rank the checkpoint's run did not have: it keeps its own seed)."""
-    if state is None:
-        return False
-    saved = state.get("rng_per_rank") or [state["rng"]]
-    if rank >= len(saved):
-        return False
-    set_rng_state(saved[rank])
-    return True
+def seed_rank(state: dict[str, Any] | None, rank: int, seed: int, step: int) -> None:
+    """This rank's random stream (masking, sampling, dropout) from here on: the one a resumed run's checkpoint
+    saved for this rank; else rank 0 keeps the stream the run's seed started (the single-process one) and every
+    other rank gets its own, derived from the seed, its rank and the step (every rank built the same weights
+    from the same seed)."""
+    saved = (state.get("rng_per_rank") or [state["rng"]]) if state is not None else []
+    if rank < len(saved):
+        set_rng_state(saved[rank])
+    elif rank > 0:
+        torch.manual_seed(derived_seed(seed, rank, step))

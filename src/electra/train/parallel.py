@@ -25,14 +25,24 @@ COMPILE_MODES = ("auto", "default", "reduce-overhead", "max-autotune", "graph")
 
 @dataclass
 class Parallel:
-    """What a training step calls (``module``), the module owning the parameters (``model``), and the mode:
-    ``single`` (one process), ``ddp`` (replicated, gradients all-reduced) or ``fsdp`` (sharded)."""
+    """What a training step calls (``module``), the module owning the parameters (``model``), the mode:
+    ``single`` (one process), ``ddp`` (replicated, gradients all-reduced) or ``fsdp`` (sharded), and the
+    resolved compile mode (None: eager; ``graph``: the whole step is also captured, see ``step_graph``)."""
 
     module: nn.Module
     model: nn.Module
     mode: str = "single"
-    cudagraphs: bool = False  # compiled with mode="reduce-overhead": each step must mark its beginning
-    step_graph: bool = False  # the whole step captured as one CUDA graph (see electra.train.step_graph)
+    compile_mode: str | None = None
+
+    @property
+    def cudagraphs(self) -> bool:
+        """Compiled with mode ``reduce-overhead``: each step must mark its beginning."""
+        return self.compile_mode == "reduce-overhead"
+
+    @property
+    def step_graph(self) -> bool:
+        """The whole step captured as one CUDA graph (see :mod:`electra.train.step_graph`)."""
+        return self.compile_mode == "graph"
 
     @contextlib.contextmanager
     def gradient_sync(self, enabled: bool) -> Iterator[None]:
@@ -115,5 +125,4 @@ def parallelize(
         ids = [device.index] if device.type == "cuda" else None
         module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
         mode = "ddp"
-    return Parallel(module, model, mode, cudagraphs=compile and compile_mode == "reduce-overhead",
-                    step_graph=compile and compile_mode == "graph")  # fmt: skip
+    return Parallel(module, model, mode, compile_mode if compile else None)

@@ -79,6 +79,9 @@ class TrainSection:
     batch_size: int = 128  # global, per optimiser step
     grad_accum: int = 1
     steps: int = 1_000_000
+    # Stop after this many minutes of training (0: no limit) with a checkpoint; the schedule stays that of
+    # train.steps, so --resume goes on where the run stopped (training in time slices).
+    max_minutes: float = 0.0
     lr: float = 5e-4
     warmup_steps: int = 10_000
     weight_decay: float = 0.01
@@ -164,6 +167,7 @@ class PretrainConfig:
             ("train.batch_size", t.batch_size > 0),
             ("train.grad_accum", t.grad_accum > 0 and t.batch_size % t.grad_accum == 0),
             ("train.steps", t.steps > 0),
+            ("train.max_minutes", t.max_minutes >= 0),
             ("train.lr", t.lr > 0),
             ("train.warmup_steps", t.warmup_steps >= 0),
             ("train.weight_decay", t.weight_decay >= 0),

@@ -22,7 +22,7 @@ from electra.core import checkpoint as ckpt
 from electra.core.atomic import write_text_atomic
 from electra.core.config import flat_dict
 from electra.core.errors import ElectraError
-from electra.core.runtime import autocast, derived_seed, resolve_device
+from electra.core.runtime import autocast, resolve_device
 from electra.data.shards import RowSubset, batch_iterator, derive_inputs
 from electra.models import CheckpointInfo, ElectraConfig, PretrainedModel, build_model, read_checkpoint
 from electra.models.config import EncoderConfig, EncoderShape
@@ -33,13 +33,13 @@ from electra.recipes.pretrain.memory import check_step_memory
 from electra.train import distributed as D
 from electra.train.checkpoint import (
     checkpoint_to_resume,
-    restore_rank_rng,
     resumable_state,
     run_directory,
     save_training_checkpoint,
+    seed_rank,
 )
 from electra.train.engine import Hook, Trainer, mean_over_ranks
-from electra.train.hooks import Evaluate, Progress, SaveCheckpoints
+from electra.train.hooks import Evaluate, Progress, SaveCheckpoints, TimeLimit
 from electra.train.metrics import MetricsLogger, plot_curves
 from electra.train.optim import build_adamw, load_state, param_groups, recipe_lr
 from electra.train.parallel import Parallel, parallelize
@@ -180,14 +180,18 @@ def _pretrain(cfg: PretrainConfig, resume: bool, progress: bool) -> dict[str, fl
     data = load_data(cfg, start.source.path / "tokenizer.json" if start.source else None, dist, progress)
     special = data.special_ids()
     trainer = _build_trainer(start, data, special, device, dist, progress)
-    restore_rank_rng(start.state, dist.rank)  # a rank the checkpoint's run did not have keeps its seed
+    seed_rank(start.state, dist.rank, t.seed, trainer.step)
     last = trainer.fit(_batches(start, data, t.batch_size // dist.world_size, dist, device))
+    stopped = trainer.step
     del trainer  # the DDP / FSDP wrappers go before the process group (see D.shutdown)
     if dist.is_main:
         out = Path(t.output_dir)
         png = plot_curves(out / "metrics.jsonl", out / "loss_curves.png", HEADLINE, f"{cfg.objective.kind} pretraining")
         if png and progress:
             tqdm.write(f"electra: checkpoints in {out}; loss curves in {png}")
+        if stopped < t.steps and progress:
+            tqdm.write(f"electra: stopped at step {stopped:,} of {t.steps:,} (train.max_minutes {t.max_minutes:g}); "
+                       f"--resume trains on")  # fmt: skip
     D.shutdown(dist)
     return last
 
@@ -219,10 +223,6 @@ def _build_trainer(
     if start.state is not None:
         load_state(optimizer, lambda: D.load_optimizer_state(model, optimizer, start.state["optimizer"]))
         step = int(start.state["step"])
-    if dist.rank > 0:
-        # Every rank built the same weights from the same seed; from here on each rank needs its own
-        # stream for masking, sampling and dropout (rank 0 keeps the single-process one).
-        torch.manual_seed(derived_seed(t.seed, dist.rank, step))
     hooks = _hooks(start, data, model, objective, parallel.mode == "fsdp", special, device, dist, progress)
     if dist.is_main:
         _announce(start, data, model, device, parallel, dist)
@@ -255,7 +255,8 @@ def _hooks(start: Start, data: PretrainData, model: PretrainedModel, objective: 
         return evaluate_held_out(objective, data.held_out, t.batch_size // dist.world_size, device, t.precision,
                                  t.seed, dist)  # fmt: skip
 
-    hooks: list[Hook] = [Progress(logger, t.log_every, _postfix, enabled=progress and dist.is_main)]
+    hooks: list[Hook] = [TimeLimit(t.max_minutes, t.log_every)] if t.max_minutes > 0 else []
+    hooks.append(Progress(logger, t.log_every, _postfix, enabled=progress and dist.is_main))
     if data.held_out is not None:
         hooks.append(Evaluate(evaluate, logger, every=t.eval_every or t.save_every,
                               report=_report_held_out if progress and dist.is_main else None))  # fmt: skip

@@ -21,7 +21,7 @@ from electra.core import checkpoint as ckpt
 from electra.core.atomic import write_text_atomic
 from electra.core.config import flat_dict
 from electra.core.errors import ElectraError
-from electra.core.runtime import autocast, derived_seed, hardware, resolve_device
+from electra.core.runtime import autocast, hardware, resolve_device
 from electra.data.parallel import Pair
 from electra.data.tokenizer import load_tokenizer
 from electra.generation.seq2seq import beam_search, greedy_decode
@@ -32,10 +32,10 @@ from electra.recipes.seq2seq.config import Seq2SeqTrainConfig, config_from_dict
 from electra.train import distributed as dist_mod
 from electra.train.checkpoint import (
     checkpoint_to_resume,
-    restore_rank_rng,
     resumable_state,
     run_directory,
     save_training_checkpoint,
+    seed_rank,
 )
 from electra.train.engine import Trainer
 from electra.train.hooks import Evaluate, Progress, SaveCheckpoints, TimeLimit
@@ -229,7 +229,7 @@ def _train(cfg: Seq2SeqTrainConfig, resume: bool, progress: bool) -> dict[str, f
                       hooks=_hooks(cfg, model, vocab, valid, valid_text, device, progress, dist),
                       batches_per_epoch=len(D.token_budget_batches(train_data.lengths, cfg.data.max_tokens, t.seed)),
                       step=step)  # fmt: skip
-    _seed_rank(t.seed, state, dist, step)
+    seed_rank(state, dist.rank, t.seed, step)
     if progress and dist.is_main:
         n_params = sum(p.numel() for p in model.parameters())
         ranks = f" x {dist.world_size} processes (DDP)" if dist.enabled else ""
@@ -245,15 +245,6 @@ def _train(cfg: Seq2SeqTrainConfig, resume: bool, progress: bool) -> dict[str, f
             tqdm.write(f"electra: checkpoints in {out}; loss curves in {png}")
     dist_mod.shutdown(dist)
     return last
-
-
-def _seed_rank(seed: int, state: dict[str, Any] | None, dist: dist_mod.DistInfo, step: int) -> None:
-    """Each rank's random stream (dropout): a resumed run's saved one, else rank 0 keeps the run's seed and
-    every other rank gets one derived from it (as pretraining does)."""
-    if restore_rank_rng(state, dist.rank):
-        return
-    if dist.rank > 0:
-        torch.manual_seed(derived_seed(seed, dist.rank, step))
 
 
 def _hooks(cfg: Seq2SeqTrainConfig, model: TransformerSeq2Seq, vocab: D.Vocabularies, valid: D.Encoded | None,
