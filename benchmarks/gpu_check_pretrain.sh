@@ -29,7 +29,8 @@ if [ "$part" = small ]; then
     --variants ours-compile,ours-graphs,ours-step,ours-step+fused,peer-compile \
     --steps 30 --warmup 6 --real-corpus "$corpus" --real-steps 300 --real-launch single,ddp --real-timeout 150
 else
-  check "Base step" python benchmarks/pretrain_step.py --shape base --variants ours-compile,ours-step,ours-step+fused,peer-compile \
+  check "Base step" python benchmarks/pretrain_step.py --shape base \
+    --variants ours-compile,ours-step,ours-step+fused,ours-step+fused+selective,peer-compile \
     --steps 20 --warmup 5 --real-corpus "$corpus" --real-steps 100 --real-launch fsdp --real-timeout 180
 fi
 if [ -n "$failed" ]; then echo "FAILED:$failed"; exit 1; fi

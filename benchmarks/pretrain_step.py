@@ -18,7 +18,8 @@ with the same AdamW builder; only data loading is left out (one batch, already o
 Variants: ``ours`` (eager), ``ours-compile`` (torch.compile), ``ours-graphs`` (compile mode reduce-overhead:
 forward and backward as CUDA graphs), ``ours-step`` (compiled, and the whole step, clipping and the optimiser
 included, captured as one CUDA graph: what ``--train.compile true`` picks on one GPU), ``peer``, ``peer-compile``;
-``+fused`` after an ``ours`` variant sets ``objective.fused_output`` (e.g. ``ours-step+fused``).
+``+fused`` after an ``ours`` variant sets ``objective.fused_output``, ``+selective`` ``train.selective_checkpointing``
+(e.g. ``ours-step+fused+selective``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -47,7 +48,7 @@ from electra.recipes.pretrain.run import objective_forward
 from electra.train.engine import Trainer
 from electra.train.metrics import read_metrics
 from electra.train.optim import build_adamw, param_groups
-from electra.train.parallel import Parallel
+from electra.train.parallel import Parallel, checkpoint_activations
 
 PEAK_TFLOPS = {"H100": 800.0, "H200": 790.0}  # measured bf16 dense matmul, see benchmarks/README.md
 
@@ -103,7 +104,8 @@ def build_peer(shape: Shape, device: torch.device):
         return HFConfig(vocab_size=enc.vocab_size, embedding_size=enc.embedding_size, hidden_size=enc.hidden_size,
                         num_hidden_layers=enc.num_layers, num_attention_heads=enc.num_heads,
                         intermediate_size=enc.intermediate_size, max_position_embeddings=enc.max_position_embeddings,
-                        layer_norm_eps=enc.layer_norm_eps, attn_implementation="sdpa")  # fmt: skip
+                        layer_norm_eps=enc.layer_norm_eps, hidden_dropout_prob=enc.dropout,
+                        attention_probs_dropout_prob=enc.attention_dropout, attn_implementation="sdpa")  # fmt: skip
 
     torch.manual_seed(0)
     disc = ElectraForPreTraining(hf(cfg.discriminator)).to(device)
@@ -160,10 +162,12 @@ def make_batch(shape: Shape, device: torch.device):
 
 def build_trainer(name: str, shape: Shape, device: torch.device) -> Trainer:
     """The engine around this project's objective (``ours*``) or the peer's (``peer*``), compiled as named."""
-    fused = name.endswith("+fused")  # objective.fused_output: the generator's output layer and loss in chunks
-    name = name.removesuffix("+fused")
+    name, *options = name.split("+")
+    fused = "fused" in options  # objective.fused_output: the generator's output layer and loss in chunks
     if name.startswith("ours"):
         model, root = build_ours(shape, device, fused)
+        if "selective" in options:  # train.selective_checkpointing
+            checkpoint_activations(model.parallel_blocks(), selective=True)
         forward = objective_forward
     else:
         model = root = build_peer(shape, device)
@@ -250,6 +254,42 @@ def real_command(shape: Shape, corpus: str, steps: int, device: torch.device, la
             "tok_s": statistics.median(r["tokens_per_s"] for r in late), "loss": rows[-1]["loss"]}  # fmt: skip
 
 
+def kept_for_backward(name: str, shape: Shape, device: torch.device, rows: tuple[int, int] = (1, 2)) -> dict:
+    """What one forward of variant ``name`` (eager) keeps for backward, besides the parameters, under bf16
+    autocast with dropout off (so SDPA on CPU keeps no [L, L] probabilities, as the GPU's flash and
+    memory-efficient kernels keep none). Measured at ``rows[0]`` and ``rows[1]`` sequences, fitted as fixed +
+    per sequence (activations grow with the batch, bf16 weight copies do not) and given at the shape's batch:
+    a memory figure any device can measure, for shapes too large for it. Transients (e.g. the peer's logits in
+    backward) and the optimiser's state are not in it, nor what checkpointing keeps (its own hooks hide it)."""
+    if "selective" in name.split("+"):
+        raise ValueError(f"{name}: checkpointing keeps what saved-tensor hooks do not see; measure its peak instead")
+    quiet = replace(shape, disc=replace(shape.disc, dropout=0.0, attention_dropout=0.0))
+    kept = [saved_bytes(build_trainer(name, replace(quiet, batch=n), device), replace(quiet, batch=n))
+            for n in rows]  # fmt: skip
+    per_row = (kept[1] - kept[0]) / (rows[1] - rows[0])
+    return {"variant": name, "shape": shape.name, "kept_gib": (kept[0] + per_row * (shape.batch - rows[0])) / 2**30,
+            "per_seq_mib": per_row / 2**20}  # fmt: skip
+
+
+def saved_bytes(trainer: Trainer, shape: Shape) -> int:
+    """Bytes of the tensors one forward saves for backward (each storage once, parameters left out)."""
+    ids, mask = make_batch(shape, trainer.device)
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    params = {p.untyped_storage().data_ptr() for p in trainer.parallel.module.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autocast(trainer.device.type, dtype=torch.bfloat16):
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            trainer.forward(trainer.parallel.module, batch)
+    return sum(saved.values())
+
+
 def gpu_busy_ms(step, n: int = 5) -> float:
     """Sum of CUDA kernel time per step, from the profiler."""
     from torch.profiler import ProfilerActivity, profile
@@ -272,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-launch", default="single", help="comma-separated: single, ddp, fsdp (under torchrun)")
     ap.add_argument("--real-timeout", type=float, default=600, help="seconds one real command may take")
     ap.add_argument("--device", default="auto", help="auto (CUDA when there is one), cuda or cpu")
+    ap.add_argument("--kept", action="store_true",
+                    help="also what one eager forward keeps for backward, fitted from 1 and 2 sequences")
+    ap.add_argument("--kept-only", action="store_true", help="only that (no timing: for shapes too large here)")
     ap.add_argument("--smoke", action="store_true", help="tiny shapes on CPU; checks both sides run and agree")
     args = ap.parse_args(argv)
     auto = "cuda" if torch.cuda.is_available() else "cpu"
@@ -282,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = ["ours", "peer"] if args.smoke else args.variants.split(",")
     steps, warmup = (10, 2) if args.smoke else (args.steps, args.warmup)
     rows = []
-    for n in names:
+    for n in names if not args.kept_only else []:
         runs = [(v, functools.partial(run_variant, v, table[n], device, steps, warmup)) for v in variants]
         for launch in args.real_launch.split(",") if args.real_corpus else []:
             real = functools.partial(real_command, table[n], args.real_corpus, args.real_steps, device, launch,
@@ -291,10 +334,23 @@ def main(argv: list[str] | None = None) -> int:
         for name, run in runs:
             rows.append(measured(name, n, run, keep_going=not args.smoke))
             print({k: (round(x, 4) if isinstance(x, float) else x) for k, x in rows[-1].items()}, flush=True)
-    print_table(rows, table, variants, device)
+    if rows:
+        print_table(rows, table, variants, device)
+    if args.kept or args.kept_only or args.smoke:
+        print_kept([kept_for_backward(v, table[n], device) for n in names for v in variants], variants)
     if args.smoke:
         check_smoke(rows)
     return 1 if any("error" in r for r in rows) else 0
+
+
+def print_kept(rows: list[dict], variants: list[str]) -> None:
+    """The table of :func:`kept_for_backward`'s rows, against the peer's."""
+    print("\n| shape | variant | kept for backward, GiB | per sequence, MiB | vs peer |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        ref = next((x["kept_gib"] for x in rows if x["shape"] == r["shape"] and x["variant"] == "peer"), None)
+        ratio = f"{r['kept_gib'] / ref:.0%}" if ref else "-"
+        print(f"| {r['shape']} | {r['variant']} | {r['kept_gib']:.2f} | {r['per_seq_mib']:.1f} | {ratio} |")
 
 
 def measured(name: str, shape: str, run, keep_going: bool) -> dict:

@@ -2,6 +2,7 @@ import torch
 from core_helpers import random_batch
 
 from electra.tokens import mask_tokens, num_mask_slots
+from electra.tokens.sampling import gumbel_sample
 
 SPECIAL = torch.tensor([0, 2, 3, 4])
 MASK_ID = 4
@@ -79,3 +80,18 @@ def test_positions_are_drawn_at_random_among_the_candidates():
     expected = out.weights[0].sum() / len(candidates)  # 9 of 61 (4 sigma: 0.032)
     assert ((freq[candidates] - expected).abs() < 0.032).all(), freq
     assert len({tuple(sorted(r.tolist())) for r in out.positions[:50]}) == 50
+
+
+def test_masking_and_sampling_compile_for_a_second_batch_shape():
+    """torch.compile marks a shape dynamic at its second value; an explicit ``generator=None`` in the random
+    calls then fails to trace (StepGraph's odd-shaped batch, or any caller whose batches change size)."""
+
+    def step(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        masked = mask_tokens(ids, mask, torch.tensor([0, 1, 2]), 3, random_token_prob=0.1, vocab_size=50)
+        return masked.positions, gumbel_sample(torch.randn(ids.shape[0], 5, 50))
+
+    compiled = torch.compile(step, backend="eager")  # the failure is in dynamo's tracing, before any backend
+    for rows in (4, 3, 2):
+        ids = torch.randint(4, 50, (rows, 12))
+        positions, sampled = compiled(ids, torch.ones_like(ids))
+        assert positions.shape == (rows, 1) and sampled.shape == (rows, 5)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from electra.tokens.sampling import drawing_from
+
 
 def num_mask_slots(seq_length: int, mask_rate: float) -> int:
     """N of the official recipe: ``int((mask_rate + 0.005) * L)`` (19 for L=128 at 15%, 79 for 512)."""
@@ -17,7 +19,7 @@ def cosine_mask_rates(batch: int, device: torch.device | str = "cpu",
                       generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
     """MaskGIT's training schedule (Chang et al., 2022): per sequence the masked share ``cos(pi/2 * u)`` for
     ``u ~ U[0, 1)`` [B], so that every amount of context, down to none, is seen in training."""
-    u = torch.rand(batch, device=device, generator=generator)
+    u = torch.rand(batch, device=device, **drawing_from(generator))
     return torch.cos(0.5 * math.pi * u)
 
 
@@ -78,7 +80,7 @@ def mask_tokens(
     device = input_ids.device
     candidates = candidate_mask(input_ids, attention_mask, special_ids)
     # Random scores; non-candidates sink below every candidate so top-k picks candidates first.
-    scores = torch.rand(batch, length, device=device, generator=generator)
+    scores = torch.rand(batch, length, device=device, **drawing_from(generator))
     scores = scores.masked_fill(~candidates, -1.0)
     positions = scores.topk(n, dim=1).indices
     real = attention_mask.sum(1).float()
@@ -88,12 +90,12 @@ def mask_tokens(
     weights = (slot[None, :] < wanted[:, None]).float()
     targets = input_ids.gather(1, positions)
 
-    u = torch.rand(batch, n, device=device, generator=generator)
+    u = torch.rand(batch, n, device=device, **drawing_from(generator))
     new_tokens = torch.where(u < mask_token_prob, torch.full_like(targets, mask_id), targets)
     if random_token_prob > 0:
         if vocab_size is None:
             raise ValueError("random_token_prob > 0 needs vocab_size")
-        rand_tok = torch.randint(0, vocab_size, targets.shape, device=device, generator=generator)
+        rand_tok = torch.randint(0, vocab_size, targets.shape, device=device, **drawing_from(generator))
         rand_tok = torch.where(torch.isin(rand_tok, special_ids), targets, rand_tok)
         use_rand = (u >= mask_token_prob) & (u < mask_token_prob + random_token_prob)
         new_tokens = torch.where(use_rand, rand_tok, new_tokens)

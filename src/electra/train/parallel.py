@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.utils.checkpoint
 from torch import nn
+from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
 
 from electra.core.errors import ElectraError
 from electra.train import distributed as D
@@ -82,16 +83,52 @@ def resolve_compile_mode(mode: str, device: torch.device, dist: D.DistInfo, reco
     return mode
 
 
-def checkpoint_activations(blocks: Sequence[nn.Module]) -> None:
+def checkpoint_activations(blocks: Sequence[nn.Module], selective: bool = False) -> None:
     """Make each block recompute its activations in backward instead of keeping them
-    (``torch.utils.checkpoint``, non-reentrant; dropout draws the same numbers again). The modules and
-    their parameter names stay as they are, so checkpoints do not change."""
+    (``torch.utils.checkpoint``, non-reentrant; dropout draws the same numbers again). ``selective``: keep
+    what is costly to recompute (the outputs of matrix products and attention kernels) and what is random
+    (dropout's masks), recompute the rest (LayerNorm, GELU, residual sums, casts): torch's selective
+    checkpointing with the op policy of torchtitan. The modules and their parameter names stay as they are,
+    so checkpoints do not change."""
+    recompute = _selectively_recomputed if selective else _recomputed
     for block in blocks:
-        block.forward = functools.partial(_recomputed, type(block).forward.__get__(block))
+        block.forward = functools.partial(recompute, type(block).forward.__get__(block))
 
 
 def _recomputed(forward: Callable[..., torch.Tensor], *args: object, **kwargs: object) -> torch.Tensor:
     return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False, **kwargs)
+
+
+_aten = torch.ops.aten
+# The linear layers' products and the fused attention kernels. Not bmm: SDPA's math path (CPU with dropout)
+# changes its products' outputs in place, which a kept tensor must not be; that path recomputes them.
+KEPT_OPS = {_aten.mm.default, _aten.addmm.default, _aten._scaled_dot_product_flash_attention.default,
+            _aten._scaled_dot_product_efficient_attention.default, _aten._scaled_dot_product_cudnn_attention.default,
+            _aten._scaled_dot_product_flash_attention_for_cpu.default}  # fmt: skip
+
+
+def _keep_costly_and_random(ctx: object, op: object, *args: object, **kwargs: object) -> CheckpointPolicy:
+    tags = getattr(op, "tags", ())
+    if op in KEPT_OPS:
+        return CheckpointPolicy.MUST_SAVE
+    if torch.Tag.nondeterministic_seeded not in tags:
+        return CheckpointPolicy.PREFER_RECOMPUTE
+    if torch.Tag.inplace not in tags:  # CUDA's dropout (native_dropout): its output and mask are kept
+        return CheckpointPolicy.MUST_SAVE
+    # In place (CPU's dropout draws its mask with bernoulli_, then scales it in place: a kept tensor must not
+    # change): recomputed from the RNG state checkpointing restores, which it does except on CUDA.
+    if any(isinstance(a, torch.Tensor) and a.is_cuda for a in args):
+        raise RuntimeError(f"selective checkpointing cannot recompute the in-place random op {op} on CUDA")
+    return CheckpointPolicy.PREFER_RECOMPUTE
+
+
+def _selectively_recomputed(forward: Callable[..., torch.Tensor], *args: object, **kwargs: object) -> torch.Tensor:
+    # On CUDA nothing random is recomputed (its outputs are kept), so no RNG state is saved or restored: no
+    # host work, and the step can still be captured as one CUDA graph. Elsewhere the state is restored.
+    on_cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
+    context = functools.partial(create_selective_checkpoint_contexts, _keep_costly_and_random)
+    return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False, preserve_rng_state=not on_cuda,
+                                             context_fn=context, **kwargs)  # fmt: skip
 
 
 def parallelize(
@@ -103,17 +140,20 @@ def parallelize(
     fsdp: bool = False,
     compile: bool = False,
     compile_mode: str = "default",
-    recompute: bool = False,
+    recompute: str | None = None,
 ) -> Parallel:
     """Wrap ``root`` (the module a step calls, holding ``model``) for this process: FSDP2 units per block
     and the root (under torchrun with ``fsdp``), then ``torch.compile``, then DDP (under torchrun without
     ``fsdp``). Build the optimiser afterwards: FSDP turns the parameters into DTensors; and with
     ``compile_mode`` ``graph`` (or ``auto`` resolving to it) make it capturable (``Parallel.step_graph``).
-    ``recompute``: activation checkpointing of every block (:func:`checkpoint_activations`)."""
+    ``recompute``: activation checkpointing of every block (:func:`checkpoint_activations`), ``full`` or
+    ``selective``; None: none."""
+    if recompute not in (None, "full", "selective"):
+        raise ValueError(f"recompute must be None, full or selective, not {recompute!r}")
     if compile:
-        compile_mode = resolve_compile_mode(compile_mode, device, dist, recompute)
+        compile_mode = resolve_compile_mode(compile_mode, device, dist, recompute == "full")
     if recompute:  # inside the FSDP units, as torch's FSDP2 recipes do
-        checkpoint_activations(blocks)
+        checkpoint_activations(blocks, selective=recompute == "selective")
     mode = "single"
     if dist.enabled and fsdp:
         D.apply_fsdp(root, blocks)

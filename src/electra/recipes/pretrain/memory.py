@@ -31,7 +31,8 @@ def activation_bytes(encoder: EncoderConfig, batch: int, length: int, value_byte
 
 
 def step_bytes(cfg: PretrainConfig, micro_batch: int, device: torch.device) -> int:
-    """A lower bound on one micro-batch's activation memory on ``device`` (both networks for ELECTRA)."""
+    """A lower bound on one micro-batch's activation memory on ``device`` (both networks for ELECTRA).
+    Selective checkpointing keeps at least what the bound counts without it, so it is counted as that."""
     encoder = cfg.model.encoder(cfg.data.vocab_size, 0)
     encoders = [encoder]
     if cfg.objective.kind != "mlm":  # every other objective runs a generator too

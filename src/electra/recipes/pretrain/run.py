@@ -27,7 +27,7 @@ from electra.data.shards import RowSubset, batch_iterator, derive_inputs
 from electra.models import CheckpointInfo, ElectraConfig, PretrainedModel, build_model, read_checkpoint
 from electra.models.config import EncoderConfig, EncoderShape
 from electra.recipes.pretrain import build
-from electra.recipes.pretrain.config import ModelSection, PretrainConfig, config_from_dict
+from electra.recipes.pretrain.config import ModelSection, PretrainConfig, TrainSection, config_from_dict
 from electra.recipes.pretrain.data import PretrainData, load_data
 from electra.recipes.pretrain.memory import check_step_memory
 from electra.train import distributed as D
@@ -208,6 +208,11 @@ def _new_model(start: Start, data: PretrainData, special: dict[str, int]) -> Pre
     return model
 
 
+def recompute_mode(t: TrainSection) -> str | None:
+    """What ``parallelize`` recomputes in backward: ``full`` layers, the ``selective`` cheap ops, or nothing."""
+    return "full" if t.activation_checkpointing else "selective" if t.selective_checkpointing else None
+
+
 def _build_trainer(
     start: Start, data: PretrainData, special: dict[str, int], device: torch.device, dist: D.DistInfo, progress: bool
 ) -> Trainer:
@@ -216,7 +221,7 @@ def _build_trainer(
     model = _new_model(start, data, special).to(device)
     objective = build.build_objective(model, cfg, special, data.vocab_size, data.never_mask()).to(device)
     parallel = parallelize(objective, model, model.parallel_blocks(), dist, device, fsdp=t.fsdp, compile=t.compile,
-                           compile_mode=t.compile_mode, recompute=t.activation_checkpointing)  # fmt: skip
+                           compile_mode=t.compile_mode, recompute=recompute_mode(t))  # fmt: skip
     optimizer = build_adamw(param_groups(model, t.weight_decay), (t.adam_beta1, t.adam_beta2), t.adam_eps,
                             t.bias_correction, capturable=parallel.step_graph)  # fmt: skip
     step = 0
