@@ -29,6 +29,7 @@ import datetime
 import functools
 import gc
 import itertools
+import resource
 import statistics
 import subprocess
 import sys
@@ -271,6 +272,30 @@ def kept_for_backward(name: str, shape: Shape, device: torch.device, rows: tuple
             "per_seq_mib": per_row / 2**20}  # fmt: skip
 
 
+def resident_step_peak(name: str, shape: Shape, rows: int) -> dict:
+    """One eager forward and backward of variant ``name`` at ``rows`` sequences on CPU, in a process of its own
+    (``--probe``): the peak resident memory it adds to the built model's, in GiB (bf16 autocast, dropout off,
+    as :func:`kept_for_backward`). Unlike that figure it counts transients and what checkpointing keeps."""
+    args = [sys.executable, __file__, "--probe", name, "--shape", shape.name, "--probe-rows", str(rows),
+            *(["--smoke"] if shape.name == "smoke" else [])]  # fmt: skip
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return {"variant": name, "shape": shape.name, "rows": rows, "step_peak_gib": float(out)}
+
+
+def probe(name: str, shape: Shape, rows: int) -> float:
+    """The measurement :func:`resident_step_peak` runs in its own process (``ru_maxrss`` is a high-water
+    mark): the peak resident GiB one step's forward and backward add to the process's."""
+    quiet = replace(shape, batch=rows, disc=replace(shape.disc, dropout=0.0, attention_dropout=0.0))
+    trainer = build_trainer(name, quiet, torch.device("cpu"))
+    ids, mask = make_batch(quiet, trainer.device)
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = trainer.forward(trainer.parallel.module, batch)["loss"]
+    loss.backward()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2**20  # KiB on Linux
+
+
 def saved_bytes(trainer: Trainer, shape: Shape) -> int:
     """Bytes of the tensors one forward saves for backward (each storage once, parameters left out)."""
     ids, mask = make_batch(shape, trainer.device)
@@ -315,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kept", action="store_true",
                     help="also what one eager forward keeps for backward, fitted from 1 and 2 sequences")
     ap.add_argument("--kept-only", action="store_true", help="only that (no timing: for shapes too large here)")
+    ap.add_argument("--resident", type=int, metavar="ROWS",
+                    help="only one CPU step's peak resident memory at ROWS sequences, a process per variant")
+    ap.add_argument("--probe", help=argparse.SUPPRESS)  # the process --resident starts
+    ap.add_argument("--probe-rows", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--smoke", action="store_true", help="tiny shapes on CPU; checks both sides run and agree")
     args = ap.parse_args(argv)
     auto = "cuda" if torch.cuda.is_available() else "cpu"
@@ -324,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     names = list(table) if args.smoke else default if args.shape == "all" else args.shape.split(",")
     variants = ["ours", "peer"] if args.smoke else args.variants.split(",")
     steps, warmup = (10, 2) if args.smoke else (args.steps, args.warmup)
+    if args.probe:
+        print(probe(args.probe, table[names[0]], args.probe_rows))
+        return 0
+    if args.resident or args.smoke:
+        print_resident([resident_step_peak(v, table[n], args.resident or 2) for n in names for v in variants])
+        if not args.smoke:
+            return 0
     rows = []
     for n in names if not args.kept_only else []:
         runs = [(v, functools.partial(run_variant, v, table[n], device, steps, warmup)) for v in variants]
@@ -341,6 +377,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         check_smoke(rows)
     return 1 if any("error" in r for r in rows) else 0
+
+
+def print_resident(rows: list[dict]) -> None:
+    """The table of :func:`resident_step_peak`'s rows, against the peer's."""
+    print("\n| shape | variant | sequences | one step's peak resident memory over the model's, GiB | vs peer |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        ref = next((x["step_peak_gib"] for x in rows if x["shape"] == r["shape"] and x["variant"] == "peer"), None)
+        ratio = f"{r['step_peak_gib'] / ref:.0%}" if ref else "-"
+        print(f"| {r['shape']} | {r['variant']} | {r['rows']} | {r['step_peak_gib']:.2f} | {ratio} |")
 
 
 def print_kept(rows: list[dict], variants: list[str]) -> None:

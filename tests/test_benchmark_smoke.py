@@ -1,5 +1,6 @@
 """CI runs the pretraining-step benchmark's CPU smoke mode: this project's step and the `transformers`
-peer's on tiny shapes; both must run, and their losses must be on the same scale (the script asserts it)."""
+peer's on tiny shapes; both must run, and their losses must be on the same scale (the script asserts it); their
+memory measurements run too."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ def test_benchmark_smoke_mode_runs_both_steps():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| smoke |")]
-    assert [r.split("|")[2].strip() for r in rows] == ["ours", "peer"], proc.stdout
+    # The resident-memory table, the step times, then what a forward keeps for backward.
+    assert [r.split("|")[2].strip() for r in rows] == ["ours", "peer"] * 3, proc.stdout
+    resident, kept = rows[:2], rows[4:]
+    assert all(float(r.split("|")[4]) >= 0 for r in resident)  # a high-water mark: small steps may add nothing
+    assert all(float(r.split("|")[4]) > 0 for r in kept)
 
 
 def test_seq2seq_benchmark_smoke_mode_runs_both_models():
