@@ -2,7 +2,7 @@
 # The pretraining step on one GPU: correctness first, then every variant timed, the tables last.
 #
 #   bash benchmarks/gpu_check_pretrain.sh small CORPUS   # ~8 min: GPU tests, Small variants, the real command
-#   bash benchmarks/gpu_check_pretrain.sh base CORPUS    # ~7 min: Base variants, the real command under FSDP
+#   bash benchmarks/gpu_check_pretrain.sh base CORPUS    # ~8 min: Base variants (selective checkpointing too), FSDP
 #
 # CORPUS is a text file (no network on the GPU machine: copy the cached wiki-en text into an ignored folder
 # of the checkout and carry it, e.g. .gpu/wiki-en.txt from ~/.cache/electra/corpora/wiki-en-*.txt).
