@@ -67,6 +67,7 @@ def test_fashion_mnist_from_a_real_deb_checked_and_cached(tmp_path, monkeypatch)
     train = I.read_images("fashion-mnist")
     assert (train.images == sets["train"][0]).all() and (train.labels == sets["train"][1]).all()
     assert train.class_names == I.FASHION_CLASSES and len(I.read_images("fashion-mnist", "test").images) == 3
+    assert I.read_class_names("fashion-mnist") == I.FASHION_CLASSES  # without reading the images
     assert "cached" in I.describe_images()[0]
 
     wrong = dataclasses.replace(entry, members=((digests[0][0], "0" * 64), *digests[1:]))
@@ -90,6 +91,7 @@ def test_folder_labels_from_sub_folders_splits_and_errors(tmp_path):
     train = I.read_images(str(tmp_path / "pets"))
     assert train.class_names == ["cat", "dog"] and sorted(train.labels.tolist()) == [0, 0, 0, 1, 1, 1]
     assert (train.images[train.labels == 1] == 200).all()
+    assert I.read_class_names(str(tmp_path / "pets")) == ["cat", "dog"]
     assert len(I.read_images(str(tmp_path / "pets"), "test").images) == 2
 
     _png(tmp_path / "flat" / "a.png", np.zeros((8, 8)))
@@ -100,6 +102,10 @@ def test_folder_labels_from_sub_folders_splits_and_errors(tmp_path):
     (tmp_path / "broken" / "x.png").write_bytes(b"not a png")
     with pytest.raises(ElectraError, match=r"^cannot read image .*x.png"):
         I.read_images(str(tmp_path / "broken"))
+    assert I.read_class_names(str(tmp_path / "broken")) == [] and I.read_class_names(str(tmp_path / "flat")) == []
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ElectraError, match=r"empty: no PNG or JPEG files"):
+        I.read_class_names(str(tmp_path / "empty"))
     with pytest.raises(ElectraError, match=r"image source not found: .*nowhere \(a path, or one of fashion-mnist"):
         I.read_images(str(tmp_path / "nowhere"))
 
@@ -112,6 +118,10 @@ def test_arrays_npy_npz_and_their_errors(tmp_path):
     np.savez(tmp_path / "b.npz", images=(x * 255).astype(np.uint8).reshape(5, 36), labels=[0, 1, 2, 1, 0])
     got = I.read_images(str(tmp_path / "b.npz"))
     assert got.images.shape == (5, 6, 6) and got.class_names == ["0", "1", "2"]
+    assert I.read_class_names(str(tmp_path / "b.npz")) == ["0", "1", "2"]
+    assert I.read_class_names(str(tmp_path / "a.npy")) == []
+    np.savez(tmp_path / "named.npz", images=x, labels=[0, 1, 0, 1, 0], class_names=["sun", "rain"])
+    assert I.read_class_names(str(tmp_path / "named.npz")) == I.read_images(str(tmp_path / "named.npz")).class_names
     np.savez(tmp_path / "c.npz", images=x, labels=[0, 1])
     with pytest.raises(ElectraError, match=r"c.npz: 5 images but 2 labels"):
         I.read_images(str(tmp_path / "c.npz"))

@@ -221,19 +221,31 @@ def _read_array_file(path: Path) -> ImageSet:
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
     if len(labels) != len(images):
         raise ElectraError(f"{path}: {len(images)} images but {len(labels)} labels")
-    if not names and (labels >= 0).any():
-        names = [str(i) for i in range(int(labels.max()) + 1)]
-    return ImageSet(images, labels, names)
+    return ImageSet(images, labels, names or _numbered_classes(labels))
+
+
+def _numbered_classes(labels: np.ndarray) -> list[str]:
+    """Class names "0" .. "max label" for labels without names (none when no image is labelled)."""
+    return [str(i) for i in range(int(labels.max()) + 1)] if (labels >= 0).any() else []
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _folder_classes(folder: Path, files: list[Path]) -> list[str]:
+    """The sub-folders of ``folder`` that hold images: its classes, sorted."""
+    return sorted({p.relative_to(folder).parts[0] for p in files if len(p.relative_to(folder).parts) > 1})
 
 
 def _read_folder(folder: Path) -> ImageSet:
     """Every PNG / JPEG under ``folder`` as grey, labelled by its sub-folder (none for files at the top)."""
     from PIL import Image, UnidentifiedImageError
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = _image_files(folder)
     if not files:
         raise ElectraError(f"{folder}: no PNG or JPEG files")
-    classes = sorted({p.relative_to(folder).parts[0] for p in files if len(p.relative_to(folder).parts) > 1})
+    classes = _folder_classes(folder, files)
     index = {c: i for i, c in enumerate(classes)}
     images, labels, shape = [], [], None
     for f in files:
@@ -259,6 +271,36 @@ def read_images(spec: str, split: str = "train") -> ImageSet:
     if spec in IMAGE_CATALOGUE:
         with np.load(fetch_images(spec)[split], allow_pickle=False) as data:
             return ImageSet(data["images"], data["labels"], [str(n) for n in data["class_names"]])
+    path = _split_path(spec, split)
+    return _read_folder(path) if path.is_dir() else _read_array_file(path)
+
+
+def read_class_names(spec: str) -> list[str]:
+    """``read_images(spec).class_names`` without reading the images: the catalogue set's stored names, a folder's
+    image sub-folders, an array file's ``class_names`` (else numbers up to its largest label)."""
+    if spec in IMAGE_CATALOGUE:
+        with np.load(fetch_images(spec)["train"], allow_pickle=False) as data:
+            return [str(n) for n in data["class_names"]]
+    path = _split_path(spec, "train")
+    if path.is_dir():
+        files = _image_files(path)
+        if not files:
+            raise ElectraError(f"{path}: no PNG or JPEG files")
+        return _folder_classes(path, files)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ElectraError(f"cannot read image array {path}: {e}") from None
+    if isinstance(data, np.ndarray):
+        return []
+    if "class_names" in data.files:
+        return [str(n) for n in data["class_names"]]
+    key = next((k for k in ("labels", "y") if k in data.files), None)
+    return _numbered_classes(np.asarray(data[key]).astype(np.int64).reshape(-1)) if key else []
+
+
+def _split_path(spec: str, split: str) -> Path:
+    """The folder or array file holding ``split`` of a source that is a path (errors naming what is missing)."""
     path = Path(spec)
     if not path.exists():
         raise ElectraError(f"image source not found: {spec} (a path, or one of {', '.join(sorted(IMAGE_CATALOGUE))})")
@@ -266,13 +308,13 @@ def read_images(spec: str, split: str = "train") -> ImageSet:
         if (path / "train").is_dir() or (path / "test").is_dir():
             if not (path / split).is_dir():
                 raise ElectraError(f"{path} has no {split}/ folder")
-            return _read_folder(path / split)
+            return path / split
         if split != "train":
             raise ElectraError(f"{path} has no {split}/ folder (a folder without train/ and test/ is one split)")
-        return _read_folder(path)
+        return path
     if split != "train":
         raise ElectraError(f"{path} is one array file: it has no {split} split")
-    return _read_array_file(path)
+    return path
 
 
 def source_fingerprint(spec: str) -> str:

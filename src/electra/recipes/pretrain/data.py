@@ -18,7 +18,7 @@ from electra.core.errors import ElectraError
 from electra.core.files import files_fingerprint
 from electra.data import catalogue
 from electra.data.corpus import SkipReport, iter_documents, resolve_corpus
-from electra.data.images import ImageTokens, prepare_image_shards, read_images
+from electra.data.images import ImageTokens, prepare_image_shards, read_class_names
 from electra.data.prepare import PackingConfig, prepare_corpus
 from electra.data.shards import RowSubset, TokenShards, holdout_split
 from electra.data.tokenizer import load_tokenizer, save_tokenizer, special_token_ids, tokenizer_files, train_wordpiece
@@ -120,7 +120,7 @@ def load_data(cfg: PretrainConfig, tokenizer_file: Path | None, dist: D.DistInfo
 def image_tokens(cfg: PretrainConfig) -> ImageTokens:
     """The pixel tokens of an image run: its size and levels, and the source's class names with labels."""
     d = cfg.data
-    names = read_images(d.corpus[0]).class_names if d.image_labels else []
+    names = read_class_names(d.corpus[0]) if d.image_labels else []
     if d.image_labels and not names:
         raise ElectraError(f"data.corpus {d.corpus[0]} has no labels; set data.image_labels false for an "
                            "unconditional model")  # fmt: skip
