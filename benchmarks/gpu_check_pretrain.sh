@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The pretraining step on one GPU: correctness first, then every variant timed, the tables last.
 #
+#   bash benchmarks/gpu_check_pretrain.sh quick CORPUS   # ~9 min: what decides the targets, in one session's time
 #   bash benchmarks/gpu_check_pretrain.sh small CORPUS   # ~8 min: GPU tests, Small variants, the real command
 #   bash benchmarks/gpu_check_pretrain.sh base CORPUS    # ~8 min: Base variants (selective checkpointing too), FSDP
 #
@@ -10,7 +11,7 @@
 # A failing test or variant does not stop the rest (GPU time is scarce): each failure is named at the end, after
 # the table, and the exit status is non-zero.
 set -uo pipefail
-part=${1:?small or base}
+part=${1:?quick, small or base}
 corpus=${2:?a corpus text file}
 export PYTHONPATH=src PYTHONUNBUFFERED=1 ELECTRA_CACHE=${ELECTRA_CACHE:-/tmp/electra-cache}
 failed=""
@@ -20,7 +21,15 @@ check() {  # check NAME COMMAND...: run it; remember the name when it fails
 }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python -c "import torch, transformers; print('torch', torch.__version__, '| transformers', transformers.__version__)"
-if [ "$part" = small ]; then
+if [ "$part" = quick ]; then
+  # The GPU-only tests (captured graph vs eager, fused output in bf16 and its memory), then the whole-step
+  # variants against the compiled peer at both sizes, and the real command on Small.
+  check "GPU tests" python -m pytest -q -p no:cacheprovider tests/test_step_graph.py tests/test_fused_output.py
+  check "Small step" python benchmarks/pretrain_step.py --shape small --variants ours-step,ours-step+fused,peer-compile \
+    --steps 30 --warmup 6 --real-corpus "$corpus" --real-steps 300 --real-launch single --real-timeout 150
+  check "Base step" python benchmarks/pretrain_step.py --shape base \
+    --variants ours-step+fused,ours-step+fused+selective,peer-compile --steps 20 --warmup 5
+elif [ "$part" = small ]; then
   # The captured whole step against eager and compiled steps; activation checkpointing; the compiled objective.
   check "GPU tests" python -m pytest -q -p no:cacheprovider tests/test_step_graph.py tests/test_compiled_step.py \
     tests/test_activation_checkpointing.py tests/test_fused_output.py
