@@ -26,7 +26,7 @@ if [ "$part" = quick ]; then
   # variants against the compiled peer at both sizes, and the real command on Small.
   check "GPU tests" python -m pytest -q -p no:cacheprovider tests/test_step_graph.py tests/test_fused_output.py
   check "Small step" python benchmarks/pretrain_step.py --shape small --variants ours-step,ours-step+fused,peer-compile \
-    --steps 30 --warmup 6 --real-corpus "$corpus" --real-steps 300 --real-launch single --real-timeout 150
+    --steps 30 --warmup 6 --real-corpus "$corpus" --real-steps 300 --real-launch single --real-timeout 200
   check "Base step" python benchmarks/pretrain_step.py --shape base \
     --variants ours-step+fused,ours-step+fused+selective,peer-compile --steps 20 --warmup 5
 elif [ "$part" = small ]; then
