@@ -36,10 +36,10 @@ elif [ "$part" = small ]; then
   check "SDPA kernels" python benchmarks/sdpa_kernels.py  # which attention kernel the padding mask leaves
   check "Small step" python benchmarks/pretrain_step.py --shape small \
     --variants ours-compile,ours-graphs,ours-step,ours-step+fused,peer-compile \
-    --steps 30 --warmup 6 --real-corpus "$corpus" --real-steps 300 --real-launch single,ddp --real-timeout 150
+    --steps 30 --warmup 6 --real-corpus "$corpus" --real-steps 300 --real-launch single,ddp --real-timeout 240
 else
   check "Base step" python benchmarks/pretrain_step.py --shape base \
     --variants ours-compile,ours-step,ours-step+fused,ours-step+fused+selective,peer-compile \
-    --steps 20 --warmup 5 --real-corpus "$corpus" --real-steps 100 --real-launch fsdp --real-timeout 180
+    --steps 20 --warmup 5 --real-corpus "$corpus" --real-steps 100 --real-launch fsdp --real-timeout 240
 fi
 if [ -n "$failed" ]; then echo "FAILED:$failed"; exit 1; fi
