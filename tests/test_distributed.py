@@ -313,24 +313,29 @@ def test_fsdp_trains_like_ddp_and_resumes_on_one(tmp_path, monkeypatch):
                 "--train.grad_accum", "2"]  # fmt: skip
 
     runs = {}
-    for name, extra in (("ddp", []), ("fsdp", ["--train.fsdp", "true"])):
+    selective = ["--train.fsdp", "true", "--train.selective_checkpointing", "true"]  # recomputing inside the units
+    for name, extra in (("ddp", []), ("fsdp", ["--train.fsdp", "true"]), ("fsdp-selective", selective)):
         runs[name] = tmp_path / name
         proc = subprocess.run(
             [*launcher, "-m", "electra.cli.main", *common(runs[name]), "--train.steps", "3", *extra],
             capture_output=True, text=True, cwd=tmp_path, env=env, timeout=240,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert (" on cpu (FSDP) | " in proc.stdout) == (name == "fsdp"), proc.stdout[-2000:]
+        assert (" on cpu (FSDP) | " in proc.stdout) == name.startswith("fsdp"), proc.stdout[-2000:]
+        assert (" | selective activation checkpointing | " in proc.stdout) == (name == "fsdp-selective")
     ddp = load_file(runs["ddp"] / "checkpoint-0000003" / "model.safetensors")
     fsdp = load_file(runs["fsdp"] / "checkpoint-0000003" / "model.safetensors")
-    assert ddp.keys() == fsdp.keys()
+    recomputed = load_file(runs["fsdp-selective"] / "checkpoint-0000003" / "model.safetensors")
+    assert ddp.keys() == fsdp.keys() == recomputed.keys()
     for k in ddp:  # both accumulate two micro-batches per rank (no_sync / set_requires_gradient_sync)
         torch.testing.assert_close(fsdp[k], ddp[k], atol=1e-6, rtol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
+        torch.testing.assert_close(recomputed[k], ddp[k], atol=1e-6, rtol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
     metrics = [read_metrics(runs[n] / "metrics.jsonl") for n in runs]
     assert [r["step"] for r in metrics[1]] == [1, 2, 3]
-    for a, b in zip(*metrics, strict=True):
-        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
-        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-5)
+    for a, *others in zip(*metrics, strict=True):
+        for b in others:
+            assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+            assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-5)
     # held-out evaluation at the checkpoint: FSDP's sharded forward gives DDP's figures
     assert metrics[1][2]["eval_loss"] == pytest.approx(metrics[0][2]["eval_loss"], rel=1e-5)
     assert metrics[1][2]["eval_disc_acc"] == pytest.approx(metrics[0][2]["eval_disc_acc"], rel=1e-5)

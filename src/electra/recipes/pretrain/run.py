@@ -299,7 +299,8 @@ def _announce(start: Start, data: PretrainData, model: nn.Module, device: torch.
     held = f"held-out evaluation on {len(data.held_out) * dist.world_size:,} | " if data.held_out is not None else ""
     tqdm.write(
         f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if parallel.mode == 'fsdp' else ''}"
-        f"{' | the whole step as one CUDA graph' if parallel.step_graph else ''} | "
+        f"{' | the whole step as one CUDA graph' if parallel.step_graph else ''}"
+        f"{f' | {recompute_mode(cfg.train)} activation checkpointing' if recompute_mode(cfg.train) else ''} | "
         f"{n_params / 1e6:.2f}M parameters{f' from {start.init.path}' if start.init else ''} | "
         f"{len(data.train):,} training sequences of {data.train.max_seq_length} | {held}"
         f"vocab {data.vocab_size:,}"
