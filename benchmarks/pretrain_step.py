@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -151,6 +152,18 @@ def peer_loss(gen, disc, input_ids, attention_mask):
 
 
 # -------------------------------------------------------------------------------------------- timing
+def step_batch(shape: Shape, device: torch.device) -> dict[str, torch.Tensor]:
+    """:func:`make_batch` as the step takes it (token types all 0)."""
+    ids, mask = make_batch(shape, device)
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+
+
+def without_dropout(shape: Shape, batch: int | None = None) -> Shape:
+    """``shape`` with dropout off (so SDPA on CPU keeps no [L, L] probabilities, as the GPU's flash kernel)."""
+    disc = replace(shape.disc, dropout=0.0, attention_dropout=0.0)
+    return replace(shape, disc=disc, batch=shape.batch if batch is None else batch)
+
+
 def make_batch(shape: Shape, device: torch.device):
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(104, shape.disc.vocab_size, (shape.batch, shape.seq), generator=g)
@@ -192,8 +205,7 @@ def run_steps(trainer: Trainer, batches, steps: int) -> None:
 
 
 def run_variant(name: str, shape: Shape, device: torch.device, steps: int, warmup: int) -> dict:
-    ids, mask = make_batch(shape, device)
-    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    batch = step_batch(shape, device)
     batches = itertools.repeat((0, 0, batch))
     cuda = device.type == "cuda"
     if cuda:
@@ -211,7 +223,7 @@ def run_variant(name: str, shape: Shape, device: torch.device, steps: int, warmu
         times.append((time.perf_counter() - t0) / 10)
     ms = statistics.median(times) * 1e3
     out = {"variant": name, "shape": shape.name, "ms": ms, "seq_s": shape.batch / ms * 1e3,
-           "tok_s": int(mask.sum()) / ms * 1e3, "loss": trainer.collect_metrics()["loss"],
+           "tok_s": int(batch["attention_mask"].sum()) / ms * 1e3, "loss": trainer.collect_metrics()["loss"],
            "first_loss": first_loss}  # fmt: skip
     if cuda:
         # Everything the caching allocator held at its peak, CUDA-graph pools included (max_memory_allocated
@@ -264,8 +276,7 @@ def kept_for_backward(name: str, shape: Shape, device: torch.device, rows: tuple
     backward) and the optimiser's state are not in it, nor what checkpointing keeps (its own hooks hide it)."""
     if "selective" in name.split("+"):
         raise ValueError(f"{name}: checkpointing keeps what saved-tensor hooks do not see; measure its peak instead")
-    quiet = replace(shape, disc=replace(shape.disc, dropout=0.0, attention_dropout=0.0))
-    kept = [saved_bytes(build_trainer(name, replace(quiet, batch=n), device), replace(quiet, batch=n))
+    kept = [saved_bytes(build_trainer(name, without_dropout(shape, n), device), without_dropout(shape, n))
             for n in rows]  # fmt: skip
     per_row = (kept[1] - kept[0]) / (rows[1] - rows[0])
     return {"variant": name, "shape": shape.name, "kept_gib": (kept[0] + per_row * (shape.batch - rows[0])) / 2**30,
@@ -285,10 +296,9 @@ def resident_step_peak(name: str, shape: Shape, rows: int) -> dict:
 def probe(name: str, shape: Shape, rows: int) -> float:
     """The measurement :func:`resident_step_peak` runs in its own process (``ru_maxrss`` is a high-water
     mark): the peak resident GiB one step's forward and backward add to the process's."""
-    quiet = replace(shape, batch=rows, disc=replace(shape.disc, dropout=0.0, attention_dropout=0.0))
+    quiet = without_dropout(shape, rows)
     trainer = build_trainer(name, quiet, torch.device("cpu"))
-    ids, mask = make_batch(quiet, trainer.device)
-    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    batch = step_batch(quiet, trainer.device)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss = trainer.forward(trainer.parallel.module, batch)["loss"]
@@ -298,8 +308,7 @@ def probe(name: str, shape: Shape, rows: int) -> float:
 
 def saved_bytes(trainer: Trainer, shape: Shape) -> int:
     """Bytes of the tensors one forward saves for backward (each storage once, parameters left out)."""
-    ids, mask = make_batch(shape, trainer.device)
-    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    batch = step_batch(shape, trainer.device)
     params = {p.untyped_storage().data_ptr() for p in trainer.parallel.module.parameters()}
     saved: dict[int, int] = {}
 
@@ -357,7 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         print(probe(args.probe, table[names[0]], args.probe_rows))
         return 0
     if args.resident or args.smoke:
-        print_resident([resident_step_peak(v, table[n], args.resident or 2) for n in names for v in variants])
+        print_against_peer([resident_step_peak(v, table[n], args.resident or 2) for n in names for v in variants],
+                           "step_peak_gib", {"sequences": lambda r: str(r["rows"]),
+                                             "one step's peak resident memory over the model's, GiB":
+                                                 lambda r: f"{r['step_peak_gib']:.2f}"})  # fmt: skip
         if not args.smoke:
             return 0
     rows = []
@@ -373,30 +385,23 @@ def main(argv: list[str] | None = None) -> int:
     if rows:
         print_table(rows, table, variants, device)
     if args.kept or args.kept_only or args.smoke:
-        print_kept([kept_for_backward(v, table[n], device) for n in names for v in variants], variants)
+        print_against_peer([kept_for_backward(v, table[n], device) for n in names for v in variants], "kept_gib",
+                           {"kept for backward, GiB": lambda r: f"{r['kept_gib']:.2f}",
+                            "per sequence, MiB": lambda r: f"{r['per_seq_mib']:.1f}"})  # fmt: skip
     if args.smoke:
         check_smoke(rows)
     return 1 if any("error" in r for r in rows) else 0
 
 
-def print_resident(rows: list[dict]) -> None:
-    """The table of :func:`resident_step_peak`'s rows, against the peer's."""
-    print("\n| shape | variant | sequences | one step's peak resident memory over the model's, GiB | vs peer |")
-    print("|---|---|---|---|---|")
+def print_against_peer(rows: list[dict], value: str, columns: dict[str, Callable[[dict], str]]) -> None:
+    """A table of ``rows``: shape, variant, the ``columns`` (header: cell of a row), and ``value`` as a share of
+    the peer's on the same shape."""
+    print(f"\n| shape | variant | {' | '.join(columns)} | vs peer |")
+    print("|---" * (len(columns) + 3) + "|")
     for r in rows:
-        ref = next((x["step_peak_gib"] for x in rows if x["shape"] == r["shape"] and x["variant"] == "peer"), None)
-        ratio = f"{r['step_peak_gib'] / ref:.0%}" if ref else "-"
-        print(f"| {r['shape']} | {r['variant']} | {r['rows']} | {r['step_peak_gib']:.2f} | {ratio} |")
-
-
-def print_kept(rows: list[dict], variants: list[str]) -> None:
-    """The table of :func:`kept_for_backward`'s rows, against the peer's."""
-    print("\n| shape | variant | kept for backward, GiB | per sequence, MiB | vs peer |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        ref = next((x["kept_gib"] for x in rows if x["shape"] == r["shape"] and x["variant"] == "peer"), None)
-        ratio = f"{r['kept_gib'] / ref:.0%}" if ref else "-"
-        print(f"| {r['shape']} | {r['variant']} | {r['kept_gib']:.2f} | {r['per_seq_mib']:.1f} | {ratio} |")
+        ref = next((x[value] for x in rows if x["shape"] == r["shape"] and x["variant"] == "peer"), None)
+        ratio = f"{r[value] / ref:.0%}" if ref else "-"
+        print(f"| {r['shape']} | {r['variant']} | {' | '.join(cell(r) for cell in columns.values())} | {ratio} |")
 
 
 def measured(name: str, shape: str, run, keep_going: bool) -> dict:

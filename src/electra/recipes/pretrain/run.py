@@ -296,11 +296,12 @@ def _announce(start: Start, data: PretrainData, model: nn.Module, device: torch.
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     n_params = sum(p.numel() for p in model.parameters())
+    recompute = recompute_mode(cfg.train)
     held = f"held-out evaluation on {len(data.held_out) * dist.world_size:,} | " if data.held_out is not None else ""
     tqdm.write(
         f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if parallel.mode == 'fsdp' else ''}"
         f"{' | the whole step as one CUDA graph' if parallel.step_graph else ''}"
-        f"{f' | {recompute_mode(cfg.train)} activation checkpointing' if recompute_mode(cfg.train) else ''} | "
+        f"{f' | {recompute} activation checkpointing' if recompute else ''} | "
         f"{n_params / 1e6:.2f}M parameters{f' from {start.init.path}' if start.init else ''} | "
         f"{len(data.train):,} training sequences of {data.train.max_seq_length} | {held}"
         f"vocab {data.vocab_size:,}"
