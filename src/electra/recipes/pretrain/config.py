@@ -118,6 +118,12 @@ class TrainSection:
     keep_checkpoints: int = 3
     tensorboard: bool = True
 
+    @property
+    def recompute(self) -> str | None:
+        """What backward recomputes (``parallelize``'s ``recompute``): ``full`` layers, the ``selective`` cheap
+        ops, or nothing."""
+        return "full" if self.activation_checkpointing else "selective" if self.selective_checkpointing else None
+
 
 @dataclass
 class PretrainConfig:

@@ -27,7 +27,7 @@ from electra.data.shards import RowSubset, batch_iterator, derive_inputs
 from electra.models import CheckpointInfo, ElectraConfig, PretrainedModel, build_model, read_checkpoint
 from electra.models.config import EncoderConfig, EncoderShape
 from electra.recipes.pretrain import build
-from electra.recipes.pretrain.config import ModelSection, PretrainConfig, TrainSection, config_from_dict
+from electra.recipes.pretrain.config import ModelSection, PretrainConfig, config_from_dict
 from electra.recipes.pretrain.data import PretrainData, load_data
 from electra.recipes.pretrain.memory import check_step_memory
 from electra.train import distributed as D
@@ -208,11 +208,6 @@ def _new_model(start: Start, data: PretrainData, special: dict[str, int]) -> Pre
     return model
 
 
-def recompute_mode(t: TrainSection) -> str | None:
-    """What ``parallelize`` recomputes in backward: ``full`` layers, the ``selective`` cheap ops, or nothing."""
-    return "full" if t.activation_checkpointing else "selective" if t.selective_checkpointing else None
-
-
 def _build_trainer(
     start: Start, data: PretrainData, special: dict[str, int], device: torch.device, dist: D.DistInfo, progress: bool
 ) -> Trainer:
@@ -221,7 +216,7 @@ def _build_trainer(
     model = _new_model(start, data, special).to(device)
     objective = build.build_objective(model, cfg, special, data.vocab_size, data.never_mask()).to(device)
     parallel = parallelize(objective, model, model.parallel_blocks(), dist, device, fsdp=t.fsdp, compile=t.compile,
-                           compile_mode=t.compile_mode, recompute=recompute_mode(t))  # fmt: skip
+                           compile_mode=t.compile_mode, recompute=t.recompute)  # fmt: skip
     optimizer = build_adamw(param_groups(model, t.weight_decay), (t.adam_beta1, t.adam_beta2), t.adam_eps,
                             t.bias_correction, capturable=parallel.step_graph)  # fmt: skip
     step = 0
@@ -296,7 +291,7 @@ def _announce(start: Start, data: PretrainData, model: nn.Module, device: torch.
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     n_params = sum(p.numel() for p in model.parameters())
-    recompute = recompute_mode(cfg.train)
+    recompute = cfg.train.recompute
     held = f"held-out evaluation on {len(data.held_out) * dist.world_size:,} | " if data.held_out is not None else ""
     tqdm.write(
         f"electra: {cfg.objective.kind} on {device}{' (FSDP)' if parallel.mode == 'fsdp' else ''}"
