@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from electra.cli.main import main as cli_main
 from electra.core.errors import ElectraError
 from electra.recipes.seq2seq import build_seq2seq_config, train
 from electra.recipes.seq2seq import run as run_mod
@@ -93,7 +94,8 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train(_config(tmp_path, killed, 6, "--train.save_every", "3"), progress=False)
     monkeypatch.setattr(run_mod, "save_training_checkpoint", real)
-    train(_config(tmp_path, killed, 6, "--train.save_every", "3"), resume=True, progress=False)
+    # `-o DIR --resume` alone goes on with the run's own config (the defaults would not match the checkpoint).
+    assert cli_main(["seq2seq", "train", "-o", str(killed), "--resume", "-q"]) == 0
     a = load_file(straight / "checkpoint-0000006" / "model.safetensors")
     b = load_file(killed / "checkpoint-0000006" / "model.safetensors")
     c = load_file(straight / "checkpoint-0000003" / "model.safetensors")

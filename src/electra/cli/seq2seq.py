@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from electra.cli.runs import add_run_options
+
 EPILOG = """\
 Any config value can be overridden as --section.key VALUE, e.g.
   --train.steps 2000 --data.corpus pairs.tsv --data.valid dev.tsv --model.encoder_layers 4
@@ -16,12 +18,11 @@ Sections: model, data, train (see `electra seq2seq train --show-config`). data.c
 def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> None:
     import yaml
 
-    from electra.recipes.seq2seq.config import build_seq2seq_config
+    from electra.cli.runs import resolved_config
+    from electra.recipes.seq2seq.config import build_seq2seq_config, config_from_dict
     from electra.recipes.seq2seq.run import train
 
-    if args.output_dir:
-        overrides = [*overrides, "--train.output_dir", args.output_dir]
-    cfg = build_seq2seq_config(args.preset, args.config, overrides)
+    cfg = resolved_config(args, overrides, build_seq2seq_config, config_from_dict)
     if args.show_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return
@@ -109,12 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     tr = actions.add_parser("train", help="train on sentence pairs", epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    tr.add_argument("--preset", help="tiny, small, base or big")
-    tr.add_argument("--config", type=Path, help="YAML config file")
-    tr.add_argument("-o", "--output-dir", help="run directory (same as --train.output_dir)")
-    tr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the run directory")
-    tr.add_argument("--show-config", action="store_true", help="print the resolved config and exit")
-    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_run_options(tr, "tiny, small, base or big")
     tr.set_defaults(func=_cmd_train, takes_overrides=True)
     ev = actions.add_parser("evaluate", help="BLEU and chrF (sacrebleu) of a checkpoint's translations")
     _decoding_arguments(ev)

@@ -140,8 +140,11 @@ def build_seq2seq_config(preset: str | None = None, config_file: Path | None = N
     return cfg
 
 
-def config_from_dict(data: dict) -> Seq2SeqTrainConfig:
-    """A config saved with :meth:`Seq2SeqTrainConfig.to_dict` (a checkpoint's)."""
+def config_from_dict(data: dict, overrides: list[str] | None = None) -> Seq2SeqTrainConfig:
+    """A config saved with :meth:`Seq2SeqTrainConfig.to_dict` (a checkpoint's), then ``--section.key``
+    overrides."""
     cfg = Seq2SeqTrainConfig()
     apply(cfg, data, "checkpoint config")
+    if overrides:
+        apply(cfg, parse_overrides(overrides), "command line")
     return cfg
