@@ -162,3 +162,20 @@ def test_bad_input_is_one_line(checkpoint, tmp_path, capsys):
         assert cli_main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and said in err, err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(checkpoint, tmp_path):
+    """`electra detect ... | head -1`: the closed pipe ends the command with SIGPIPE's status, no traceback."""
+    import subprocess
+    import sys
+
+    path, _ = checkpoint
+    (tmp_path / "in.txt").write_text("\n".join(_sentences(2000, seed=4)) + "\n")
+    inputs = str(tmp_path / "in.txt")
+    argv = [sys.executable, "-m", "electra.cli.main", "detect", "-c", str(path), "-i", inputs, "--json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b'{"text": ')
+    proc.stdout.close()  # more than a pipe's buffer is still to come
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
