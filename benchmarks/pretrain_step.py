@@ -153,25 +153,21 @@ def peer_loss(gen, disc, input_ids, attention_mask):
 
 # -------------------------------------------------------------------------------------------- timing
 def step_batch(shape: Shape, device: torch.device) -> dict[str, torch.Tensor]:
-    """:func:`make_batch` as the step takes it (token types all 0)."""
-    ids, mask = make_batch(shape, device)
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    """One fixed batch as the step takes it: random ids between [CLS] and [SEP], each row a random length from
+    half to all of the sequence (the rest padding), token types all 0."""
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(104, shape.disc.vocab_size, (shape.batch, shape.seq), generator=g)
+    ids[:, 0], ids[:, -1] = 101, 102
+    lengths = torch.randint(shape.seq // 2, shape.seq + 1, (shape.batch,), generator=g)
+    mask = torch.arange(shape.seq)[None] < lengths[:, None]
+    ids = ids.masked_fill(~mask, 0).to(device)
+    return {"input_ids": ids, "attention_mask": mask.to(device), "token_type_ids": torch.zeros_like(ids)}
 
 
 def without_dropout(shape: Shape, batch: int | None = None) -> Shape:
     """``shape`` with dropout off (so SDPA on CPU keeps no [L, L] probabilities, as the GPU's flash kernel)."""
     disc = replace(shape.disc, dropout=0.0, attention_dropout=0.0)
     return replace(shape, disc=disc, batch=shape.batch if batch is None else batch)
-
-
-def make_batch(shape: Shape, device: torch.device):
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(104, shape.disc.vocab_size, (shape.batch, shape.seq), generator=g)
-    ids[:, 0], ids[:, -1] = 101, 102
-    lengths = torch.randint(shape.seq // 2, shape.seq + 1, (shape.batch,), generator=g)
-    mask = torch.arange(shape.seq)[None] < lengths[:, None]
-    ids = ids.masked_fill(~mask, 0)
-    return ids.to(device), mask.to(device)
 
 
 def build_trainer(name: str, shape: Shape, device: torch.device) -> Trainer:
