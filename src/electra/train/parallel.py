@@ -117,7 +117,8 @@ def _keep_costly_and_random(ctx: object, op: object, *args: object, **kwargs: ob
         return CheckpointPolicy.MUST_SAVE
     if torch.Tag.nondeterministic_seeded not in tags:
         return CheckpointPolicy.PREFER_RECOMPUTE
-    if torch.Tag.inplace not in tags:  # CUDA's dropout (native_dropout): its output and mask are kept
+    # Not `torch.Tag.inplace`: torch 2.11 (the GPU image's) has no such tag; the schema says it in every version.
+    if not op._schema.is_mutable:  # CUDA's dropout (native_dropout): its output and mask are kept
         return CheckpointPolicy.MUST_SAVE
     # In place (CPU's dropout draws its mask with bernoulli_, then scales it in place: a kept tensor must not
     # change): recomputed from the RNG state checkpointing restores, which it does except on CUDA.
